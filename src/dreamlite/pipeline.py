@@ -40,6 +40,15 @@ def calculate_shift(seq_len: int, base_len=256, max_len=4096, base_shift=0.5, ma
     return seq_len * slope + base_shift - slope * base_len
 
 
+def check_size(height, width, multiple: int = 16):
+    """Sizes are multiples of 2x the VAE factor (the U-Net halves the latent twice) and not absurd."""
+    for name, side in (("height", height), ("width", width)):
+        if not isinstance(side, int) or side <= 0 or side % multiple:
+            raise DreamLiteError(f"{name} must be a positive multiple of {multiple}, got {side}")
+        if side > MAX_SIDE:
+            raise DreamLiteError(f"{name} {side} is too large (at most {MAX_SIDE})")
+
+
 def generators_from_seeds(seeds: Sequence[int], device="cpu") -> list[torch.Generator]:
     return [torch.Generator(device).manual_seed(int(s)) for s in seeds]
 
@@ -103,6 +112,7 @@ class DreamLitePipeline(DiffusionPipeline):
             from .models.qwen3vl_processor import Qwen3VLImageOnlyProcessor
 
             kwargs["processor"] = Qwen3VLImageOnlyProcessor.from_pretrained(os.path.join(path, "processor"))
+        kwargs.setdefault("use_safetensors", True)  # never unpickle weights
         try:
             pipe = super().from_pretrained(path, **kwargs)
         except DreamLiteError:
@@ -112,6 +122,18 @@ class DreamLitePipeline(DiffusionPipeline):
             raise DreamLiteError(f"cannot load model from {path}: {reason}") from None
         pipe.check_components()
         return pipe
+
+    def save_pretrained(self, save_directory, **kwargs):
+        """diffusers' layout; our processor subclass is recorded as the stock transformers class it extends,
+        so that diffusers' own pipelines load the folder too."""
+        super().save_pretrained(save_directory, **kwargs)
+        index_path = os.path.join(save_directory, "model_index.json")
+        with open(index_path) as f:
+            index = json.load(f)
+        if self.processor is not None and isinstance(self.processor, _stock_qwen_processor_class()):
+            index["processor"] = ["transformers", "Qwen3VLProcessor"]
+            with open(index_path, "w") as f:
+                json.dump(index, f, indent=2, sort_keys=True)
 
     def check_components(self):
         """Fail early on a text encoder whose width the U-Net was not built for."""
@@ -128,12 +150,7 @@ class DreamLitePipeline(DiffusionPipeline):
         return int(self.unet.config.sample_size) * self.vae_scale_factor
 
     def check_inputs(self, prompts, images, height, width, prompt_embeds, num_images_per_prompt):
-        multiple = self.vae_scale_factor * 2
-        for name, side in (("height", height), ("width", width)):
-            if not isinstance(side, int) or side <= 0 or side % multiple:
-                raise DreamLiteError(f"{name} must be a positive multiple of {multiple}, got {side}")
-            if side > MAX_SIDE:
-                raise DreamLiteError(f"{name} {side} is too large (at most {MAX_SIDE})")
+        check_size(height, width, self.vae_scale_factor * 2)
         if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
             raise DreamLiteError(f"num_images_per_prompt must be a positive integer, got {num_images_per_prompt}")
         if prompt_embeds is None:
@@ -385,8 +402,19 @@ def _absent(entry) -> bool:
     return entry is None or (isinstance(entry, list) and all(x is None for x in entry))
 
 
+def _stock_qwen_processor_class():
+    from transformers import Qwen3VLProcessor
+
+    return Qwen3VLProcessor
+
+
 def _is_transformers_qwen_processor(entry) -> bool:
-    if not (isinstance(entry, list) and entry == ["transformers", "Qwen3VLProcessor"]):
+    """True when the folder's processor must be loaded by our torchvision-free subclass."""
+    if not isinstance(entry, list) or len(entry) != 2:
+        return False
+    if entry == ["dreamlite.models.qwen3vl_processor", "Qwen3VLImageOnlyProcessor"]:
+        return True
+    if entry != ["transformers", "Qwen3VLProcessor"]:
         return False
     try:
         import torchvision  # noqa: F401

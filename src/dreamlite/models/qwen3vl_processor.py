@@ -6,7 +6,10 @@ which needs torchvision. This subclass accepts none and saves/loads just the tok
 
 from __future__ import annotations
 
-from transformers import AutoTokenizer, Qwen2VLImageProcessorPil, Qwen3VLProcessor
+from transformers import AutoTokenizer, ProcessorMixin, Qwen2VLImageProcessorPil, Qwen3VLProcessor
+
+# diffusers resolves a custom component's loadable base class by name in the component's module.
+__all__ = ["Qwen3VLImageOnlyProcessor", "ProcessorMixin"]
 
 
 class Qwen3VLImageOnlyProcessor(Qwen3VLProcessor):

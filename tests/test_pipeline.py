@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from dreamlite.errors import DreamLiteError
+from dreamlite.pipeline import DreamLitePipeline, generators_from_seeds
+
+PROMPTS = ["a red circle", "a blue square on a gray background", "two stars", "a photo of a green triangle"]
+
+
+def _np(pipe, **kwargs):
+    return pipe(output_type="np", height=64, width=64, num_inference_steps=2, **kwargs).images
+
+
+@pytest.mark.parametrize("mode", ["base", "mobile"])
+def test_batch_of_four_equals_four_single_calls(minilm_parts, mode):
+    pipe = DreamLitePipeline(**minilm_parts, mode=mode)
+    pipe.set_progress_bar_config(disable=True)
+    batch = _np(pipe, prompt=PROMPTS, generator=generators_from_seeds([1, 2, 3, 4]))
+    singles = np.concatenate([_np(pipe, prompt=p, generator=generators_from_seeds([s])) for p, s in zip(PROMPTS, [1, 2, 3, 4])])
+    assert batch.shape == (4, 64, 64, 3)
+    assert np.abs(batch - singles).max() <= 1e-4
+    assert np.abs(batch[0] - batch[1]).max() > 1e-3  # different prompts and seeds give different images
+
+
+def test_batch_of_edits_equals_single_edits(minilm_pipe, source_image):
+    images = [source_image, source_image.rotate(90)]
+    prompts = ["make the circle red", "remove the square"]
+    batch = _np(minilm_pipe, prompt=prompts, image=images, generator=generators_from_seeds([5, 6]))
+    for i in range(2):
+        single = _np(minilm_pipe, prompt=prompts[i], image=images[i], generator=generators_from_seeds([5 + i]))
+        assert np.abs(batch[i] - single[0]).max() <= 1e-4
+
+
+def test_num_images_per_prompt_and_non_square_size(minilm_pipe):
+    out = minilm_pipe(prompt=["a star", "a cross"], num_images_per_prompt=2, height=48, width=80, num_inference_steps=1,
+                      generator=generators_from_seeds(range(4)), output_type="np").images
+    assert out.shape == (4, 48, 80, 3)
+
+
+def test_edit_conditions_on_the_source(minilm_pipe, source_image):
+    a = minilm_pipe(prompt="x", image=source_image, num_inference_steps=2, generator=generators_from_seeds([0]), output_type="latent").images
+    b = minilm_pipe(prompt="x", image=source_image.rotate(90), num_inference_steps=2, generator=generators_from_seeds([0]), output_type="latent").images
+    assert (a - b).abs().max() > 1e-3
+
+
+def test_precomputed_embeddings_skip_the_text_encoder(minilm_parts, minilm_pipe):
+    embeds, mask, neg, neg_mask = minilm_pipe.encode_prompt(["a red circle"], "generate", None, None, True)
+    without_encoder = DreamLitePipeline(vae=minilm_parts["vae"], unet=minilm_parts["unet"], scheduler=minilm_parts["scheduler"])
+    without_encoder.set_progress_bar_config(disable=True)
+    a = _np(without_encoder, prompt_embeds=embeds, prompt_embeds_mask=mask, negative_prompt_embeds=neg,
+            negative_prompt_embeds_mask=neg_mask, generator=generators_from_seeds([3]))
+    b = _np(minilm_pipe, prompt="a red circle", generator=generators_from_seeds([3]))
+    assert np.abs(a - b).max() <= 1e-5
+    with pytest.raises(DreamLiteError, match="no text encoder"):
+        without_encoder(prompt="a red circle", height=64, width=64)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(prompt="", height=64, width=64), "prompt is empty"),
+    (dict(prompt="   ", height=64, width=64), "prompt is empty"),
+    (dict(prompt="a", height=60, width=64), "multiple of 16"),
+    (dict(prompt="a", height=64, width=8192), "too large"),
+    (dict(prompt="a", height=64, width=64, num_images_per_prompt=0), "num_images_per_prompt"),
+    (dict(prompt="a", height=64, width=64, generator=generators_from_seeds([1, 2])), "generators"),
+])
+def test_bad_arguments_fail_before_sampling(minilm_pipe, kwargs, message):
+    with pytest.raises(DreamLiteError, match=message):
+        minilm_pipe(**kwargs)
+
+
+def test_callback_sees_every_step(minilm_pipe):
+    seen = []
+    minilm_pipe(prompt="a", height=32, width=32, num_inference_steps=3, output_type="latent",
+                callback_on_step_end=lambda pipe, i, t, d: seen.append((i, d["latents"].shape)))
+    assert [i for i, _ in seen] == [0, 1, 2] and seen[0][1] == (1, 4, 4, 4)
+
+
+def test_mobile_mode_ignores_guidance(minilm_parts):
+    pipe = DreamLitePipeline(**minilm_parts, mode="mobile")
+    pipe.set_progress_bar_config(disable=True)
+    a = _np(pipe, prompt="a", guidance_scale=1.0, generator=generators_from_seeds([0]))
+    b = _np(pipe, prompt="a", guidance_scale=9.0, generator=generators_from_seeds([0]))
+    assert np.array_equal(a, b)
+    with pytest.raises(DreamLiteError, match="unknown mode"):
+        DreamLitePipeline(**minilm_parts, mode="turbo")
