@@ -1,0 +1,1 @@
+"""Training: configs, objectives, the accelerate-based trainer and the stage recipes."""

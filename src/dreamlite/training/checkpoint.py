@@ -1,0 +1,66 @@
+"""Atomic, resumable checkpoints: tensors in safetensors, optimizer state read back with weights_only.
+
+A checkpoint is written to `<name>.tmp/` and renamed into place, so a killed run leaves either the previous
+complete checkpoint or the new one, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import DreamLiteError
+
+PATTERN = re.compile(r"^step-(\d{8})$")
+
+
+def save_checkpoint(directory: str, step: int, tensors: dict[str, dict[str, torch.Tensor]], optim_state: dict,
+                    state: dict, keep: int = 2) -> str:
+    final = os.path.join(directory, f"step-{step:08d}")
+    tmp = final + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name, group in tensors.items():
+        save_file({k: v.detach().contiguous().cpu() for k, v in group.items()}, os.path.join(tmp, f"{name}.safetensors"))
+    torch.save(optim_state, os.path.join(tmp, "optimizer.pt"))
+    with open(os.path.join(tmp, "state.json"), "w") as f:
+        json.dump({**state, "step": step}, f, indent=2)
+    if os.path.exists(final):
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(directory: str) -> list[str]:
+    if not os.path.isdir(directory):
+        return []
+    names = sorted(n for n in os.listdir(directory) if PATTERN.match(n))
+    return [os.path.join(directory, n) for n in names]
+
+
+def resolve_checkpoint(directory: str, which: str) -> str:
+    """'latest' -> newest complete checkpoint in `directory`; otherwise a checkpoint folder path."""
+    if which == "latest":
+        found = list_checkpoints(directory)
+        if not found:
+            raise DreamLiteError(f"--resume latest: no checkpoint in {directory}")
+        return found[-1]
+    if not os.path.isfile(os.path.join(which, "state.json")):
+        raise DreamLiteError(f"not a checkpoint folder: {which}")
+    return which
+
+
+def load_checkpoint(path: str) -> tuple[dict[str, dict[str, torch.Tensor]], dict, dict]:
+    tensors = {f[: -len(".safetensors")]: load_file(os.path.join(path, f))
+               for f in os.listdir(path) if f.endswith(".safetensors")}
+    optim_state = torch.load(os.path.join(path, "optimizer.pt"), weights_only=True)  # no arbitrary unpickling
+    with open(os.path.join(path, "state.json")) as f:
+        state = json.load(f)
+    return tensors, optim_state, state

@@ -1,0 +1,154 @@
+"""Training configuration: plain dataclasses read from small YAML files, overridable as `section.key=value`.
+
+A key that the dataclasses do not define is an error (with a suggestion), never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+
+import yaml
+
+from ..errors import DreamLiteError
+
+STAGES = ("vae", "t2i", "edit", "joint")
+
+
+@dataclass
+class DataConfig:
+    source: str = "shapes"  # shapes | webdataset | imagefolder
+    path: str | None = None  # shards (folder/glob/brace) or image folder, for the non-shapes sources
+    task: str = "t2i"  # shapes task mix: t2i | edit | joint
+    edit_fraction: float = 0.5  # share of edit samples in the joint mix
+    size: int = 128
+    seed: int = 0
+    num_workers: int = 0
+
+
+@dataclass
+class OptimConfig:
+    steps: int = 1000
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 100
+    lr_schedule: str = "constant_with_warmup"  # any diffusers.optimization schedule name
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999  # 0 disables the EMA
+    gradient_checkpointing: bool = False
+    mixed_precision: str = "no"  # no | fp16 | bf16 (GPU)
+    seed: int = 0
+
+
+@dataclass
+class ObjectiveConfig:
+    logit_mean: float = 0.0  # logit-normal timestep sampling
+    logit_std: float = 1.0
+    shift: float = 1.0  # sigma -> shift*sigma / (1 + (shift-1)*sigma); > 1 favours noisier timesteps
+    drop_text: float = 0.1  # condition dropout for guidance (InstructPix2Pix scheme, disjoint events)
+    drop_image: float = 0.1
+    drop_both: float = 0.1
+    conditioning: str = "spatial"  # spatial (DreamLite, width concat) | channel (Pix2Pix-style), for ablations
+
+
+@dataclass
+class LogConfig:
+    every: int = 10
+    checkpoint_every: int = 250
+    keep: int = 2
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "t2i"
+    preset: str = "tiny"
+    init: str | None = None  # folder of a previous stage (model folder) to start from
+    vae: str | None = None  # folder with a trained VAE (a vae/ subfolder or an AutoencoderTiny folder)
+    unet_overrides: dict = field(default_factory=dict)  # preset U-Net config keys to change (micro configs)
+    vae_overrides: dict = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def validate(self) -> TrainConfig:
+        if self.stage not in STAGES:
+            raise DreamLiteError(f"unknown stage {self.stage!r}; expected one of {STAGES}")
+        if self.data.source not in ("shapes", "webdataset", "imagefolder"):
+            raise DreamLiteError(f"unknown data.source {self.data.source!r}")
+        if self.data.source != "shapes" and not self.data.path:
+            raise DreamLiteError(f"data.source={self.data.source} needs data.path")
+        if self.objective.conditioning not in ("spatial", "channel"):
+            raise DreamLiteError(f"objective.conditioning must be spatial or channel, got {self.objective.conditioning!r}")
+        if self.data.num_workers > 1 and self.log.checkpoint_every % self.data.num_workers:
+            raise DreamLiteError("log.checkpoint_every must be a multiple of data.num_workers (exact resume)")
+        for name in ("steps", "batch_size", "grad_accum"):
+            if getattr(self.optim, name) < 1:
+                raise DreamLiteError(f"optim.{name} must be >= 1")
+        if self.objective.drop_text + self.objective.drop_image + self.objective.drop_both > 1:
+            raise DreamLiteError("objective drop probabilities must sum to at most 1")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise DreamLiteError(f"{where or 'config'} must be a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise DreamLiteError(f"unknown config key {where + key!r}{hint}")
+        default = fields[key].default_factory() if fields[key].default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            kwargs[key] = _build(type(default), value, f"{where}{key}.")
+        elif isinstance(default, tuple) or key == "betas":
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _set(tree: dict, dotted: str, value):
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        tree = tree.setdefault(p, {})
+        if not isinstance(tree, dict):
+            raise DreamLiteError(f"cannot set {dotted!r}: {p!r} is not a section")
+    tree[leaf] = value
+
+
+def load_config(path: str | None = None, overrides: list[str] | None = None, base: dict | None = None) -> TrainConfig:
+    """YAML file (optional) + `key.sub=value` overrides (values parsed as YAML) -> validated TrainConfig."""
+    tree = dict(base or {})
+    if path is not None:
+        if not os.path.isfile(path):
+            raise DreamLiteError(f"config file not found: {path}")
+        with open(path) as f:
+            try:
+                loaded = yaml.safe_load(f) or {}
+            except yaml.YAMLError as e:
+                raise DreamLiteError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+        tree = _merge(tree, loaded)
+    for item in overrides or []:
+        if "=" not in item:
+            raise DreamLiteError(f"override {item!r} must look like key=value (e.g. optim.lr=1e-4)")
+        key, raw = item.split("=", 1)
+        _set(tree, key.strip(), yaml.safe_load(raw))
+    return _build(TrainConfig, tree, "").validate()
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

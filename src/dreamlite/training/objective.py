@@ -1,0 +1,53 @@
+"""The rectified-flow objective of DreamLite as small functions of tensors and a U-Net.
+
+x_t = (1 - s) x0 + s noise, target v = noise - x0, on the left (target) half of the canvas only; the right
+half is the clean source latent (edit) or zeros (generate). Timesteps follow the scheduler's convention
+(t = 1000 s), so the trained U-Net plugs into FlowMatchEulerDiscreteScheduler unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def sample_sigmas(n: int, generator: torch.Generator | None = None, mean: float = 0.0, std: float = 1.0,
+                  shift: float = 1.0, device="cpu") -> torch.Tensor:
+    """Logit-normal noise levels in (0, 1), optionally shifted towards noise (as SD3)."""
+    u = torch.sigmoid(mean + std * torch.randn(n, generator=generator, device=device))
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def dropout_masks(is_edit: torch.Tensor, generator: torch.Generator | None, p_text: float, p_image: float,
+                  p_both: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(drop_text, drop_image) booleans per sample: one uniform draw, disjoint events (InstructPix2Pix).
+
+    Text-to-image samples have no image to drop; their image-only event falls back to keeping everything.
+    """
+    u = torch.rand(is_edit.shape[0], generator=generator)
+    drop_text = u < p_text
+    drop_image = (u >= p_text) & (u < p_text + p_image)
+    drop_both = (u >= p_text + p_image) & (u < p_text + p_image + p_both)
+    drop_text = drop_text | drop_both
+    drop_image = (drop_image | drop_both) & is_edit.to(u.device)
+    return drop_text, drop_image
+
+
+def in_context_canvas(noisy: torch.Tensor, condition: torch.Tensor, conditioning: str = "spatial") -> torch.Tensor:
+    """DreamLite's (target | condition) along width; 'channel' stacks them as Pix2Pix does (for ablations)."""
+    return torch.cat([noisy, condition], dim=3 if conditioning == "spatial" else 1)
+
+
+def predict_velocity(unet, noisy, condition, sigmas, embeds, mask, time_ids, conditioning="spatial"):
+    canvas = in_context_canvas(noisy, condition, conditioning)
+    out = unet(canvas, timestep=sigmas * 1000.0, encoder_hidden_states=embeds, encoder_attention_mask=mask,
+               added_cond_kwargs={"time_ids": time_ids}, return_dict=False)[0]
+    return out[..., : noisy.shape[-1]]
+
+
+def flow_matching_loss(unet, x0, condition, embeds, mask, time_ids, sigmas, noise, conditioning="spatial"):
+    """MSE between the predicted and the true velocity on the target half."""
+    s = sigmas.view(-1, 1, 1, 1).to(x0.dtype)
+    noisy = (1 - s) * x0 + s * noise
+    v = predict_velocity(unet, noisy, condition, sigmas.to(x0.dtype), embeds, mask, time_ids, conditioning)
+    return F.mse_loss(v.float(), (noise - x0).float())

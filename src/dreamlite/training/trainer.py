@@ -1,0 +1,265 @@
+"""One trainer for every pretraining stage, on accelerate: one CPU process here, many GPUs unchanged.
+
+Stages: `vae` trains AutoencoderTiny to reconstruct images; `t2i`, `edit` and `joint` train the U-Net with
+the rectified-flow objective on the corresponding task mix, starting from the previous stage's folder.
+Each stage ends by writing a model folder (`<out>/model`) that the pipeline loads.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import itertools
+import math
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from diffusers import AutoencoderTiny, DreamLiteUNetModel
+from diffusers.optimization import get_scheduler
+from tqdm.auto import tqdm
+
+from ..data.transforms import collate
+from ..errors import DreamLiteError
+from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
+from ..models.text_encoders import load_minilm, prompt_encoder_for, with_task_prefix
+from ..models.vae import encode_latents
+from .checkpoint import list_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .objective import dropout_masks, flow_matching_loss, sample_sigmas
+
+
+def build_dataset(cfg: TrainConfig, start: int):
+    data = cfg.data
+    if data.source == "shapes":
+        from ..data.shapes import ShapesStream
+
+        task = {"t2i": "t2i", "edit": "edit", "joint": "joint", "vae": "joint"}[cfg.stage] if data.task == "auto" else data.task
+        return ShapesStream(task, data.size, data.seed, data.edit_fraction, start=start)
+    if data.source == "webdataset":
+        from ..data.webdataset_io import WebDatasetStream
+
+        return WebDatasetStream(data.path, data.size, repeat=True)
+    from ..data.imagefolder import ImageFolderDataset
+
+    return ImageFolderDataset(data.path, data.size, repeat=True)
+
+
+def _load_vae(cfg: TrainConfig) -> AutoencoderTiny:
+    for folder in (cfg.vae, cfg.init):
+        if folder:
+            sub = os.path.join(folder, "vae")
+            return AutoencoderTiny.from_pretrained(sub if os.path.isdir(sub) else folder, use_safetensors=True)
+    return build_vae(cfg.preset, **cfg.vae_overrides)
+
+
+def _load_unet(cfg: TrainConfig) -> DreamLiteUNetModel:
+    if cfg.init and os.path.isdir(os.path.join(cfg.init, "unet")):
+        return DreamLiteUNetModel.from_pretrained(os.path.join(cfg.init, "unet"), use_safetensors=True)
+    return build_unet(cfg.preset, **cfg.unet_overrides)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, out_dir: str, resume: str | None = None, stop_after: int | None = None,
+                 progress: bool = True):
+        self.cfg, self.out_dir, self.resume, self.stop_after, self.progress = cfg, out_dir, resume, stop_after, progress
+        self.ckpt_dir = os.path.join(out_dir, "checkpoints")
+
+    # ----------------------------------------------------------------------------- setup
+    def _setup(self):
+        cfg = self.cfg
+        self.accelerator = Accelerator(gradient_accumulation_steps=cfg.optim.grad_accum,
+                                       mixed_precision=cfg.optim.mixed_precision, cpu=not torch.cuda.is_available())
+        set_seed(cfg.optim.seed, device_specific=False)
+        self.vae = _load_vae(cfg)
+        if cfg.stage == "vae":
+            self.model = self.vae
+        else:
+            self.vae.requires_grad_(False).eval()
+            self.model = _load_unet(cfg)
+            if get_preset(cfg.preset).text_encoder != "minilm":
+                raise DreamLiteError("training here uses the MiniLM text encoder; Qwen3-VL training needs its weights")
+            self.text_encoder, self.tokenizer = load_minilm()
+            self.text_encoder.requires_grad_(False).eval()
+            self.encoder = prompt_encoder_for(self.text_encoder, self.tokenizer)
+        if cfg.optim.gradient_checkpointing:
+            self.model.enable_gradient_checkpointing()
+        self.model.train()
+        o = cfg.optim
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        self.lr_scheduler = get_scheduler(o.lr_schedule, self.optimizer, num_warmup_steps=o.warmup_steps,
+                                          num_training_steps=o.steps)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False) if o.ema_decay > 0 else None
+        self.generator = torch.Generator().manual_seed(o.seed * 1000 + self.accelerator.process_index)
+        self.step, self.micro_batches = 0, 0
+        if self.resume:
+            self._restore(resolve_checkpoint(self.ckpt_dir, self.resume))
+        self.model, self.optimizer, self.lr_scheduler = self.accelerator.prepare(self.model, self.optimizer, self.lr_scheduler)
+        self.vae.to(self.accelerator.device)
+
+    def _data(self):
+        cfg, world = self.cfg, self.accelerator.num_processes
+        start = self.micro_batches * cfg.optim.batch_size * world if cfg.data.source == "shapes" else 0
+        loader = torch.utils.data.DataLoader(build_dataset(cfg, start), batch_size=cfg.optim.batch_size,
+                                             collate_fn=collate, num_workers=cfg.data.num_workers)
+        batches = iter(loader)
+        if cfg.data.source != "shapes":  # finite sources: skip what was already consumed
+            batches = itertools.islice(batches, self.micro_batches, None)
+        return batches
+
+    # ----------------------------------------------------------------------------- losses
+    def _vae_loss(self, batch):
+        images = batch["image"].to(self.accelerator.device)
+        model = self.accelerator.unwrap_model(self.model)
+        latents = model.encode(images).latents
+        recon = model.decode(latents).sample
+        return F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images)
+
+    @torch.no_grad()
+    def _conditioning(self, batch):
+        cfg, device = self.cfg.objective, self.accelerator.device
+        is_edit = batch["is_edit"]
+        drop_text, drop_image = dropout_masks(is_edit, self.generator, cfg.drop_text, cfg.drop_image, cfg.drop_both)
+        texts = ["" if drop else with_task_prefix(text, task) for text, task, drop in zip(batch["text"], batch["task"], drop_text)]
+        embeds, mask = self.encoder.encode(texts, "generate")
+        x0 = encode_latents(self.vae, batch["image"].to(device))
+        source = encode_latents(self.vae, batch["source"].to(device))
+        keep_source = (is_edit & ~drop_image).to(device).view(-1, 1, 1, 1)
+        condition = torch.where(keep_source, source, torch.zeros_like(source))
+        h, w = batch["image"].shape[-2:]
+        time_ids = torch.tensor([[w, h]], dtype=x0.dtype, device=device).repeat(x0.shape[0], 1)
+        return x0, condition, embeds.to(device), mask.to(device), time_ids
+
+    def _flow_loss(self, batch):
+        o = self.cfg.objective
+        x0, condition, embeds, mask, time_ids = self._conditioning(batch)
+        sigmas = sample_sigmas(x0.shape[0], self.generator, o.logit_mean, o.logit_std, o.shift).to(x0.device)
+        noise = torch.randn(x0.shape, generator=self.generator).to(x0.device)
+        return flow_matching_loss(self.model, x0, condition, embeds, mask, time_ids, sigmas, noise, o.conditioning)
+
+    # ----------------------------------------------------------------------------- loop
+    def train(self) -> str:
+        self._setup()
+        cfg, acc = self.cfg, self.accelerator
+        loss_fn = self._vae_loss if cfg.stage == "vae" else self._flow_loss
+        batches = self._data()
+        logger = MetricsLogger(self.out_dir) if acc.is_main_process else None
+        bar = tqdm(total=cfg.optim.steps, initial=self.step, desc=f"train {cfg.stage}", disable=not (self.progress and acc.is_main_process))
+        last_time, last_step, running = time.time(), self.step, []
+        while self.step < cfg.optim.steps:
+            for _ in range(cfg.optim.grad_accum):
+                batch = next(batches)
+                self.micro_batches += 1
+                with acc.accumulate(self.model):
+                    loss = loss_fn(batch)
+                    acc.backward(loss)
+                    if acc.sync_gradients and cfg.optim.grad_clip > 0:
+                        acc.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+                    self.optimizer.step()
+                    self.lr_scheduler.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                running.append(loss.detach().float().item())
+            self.step += 1
+            self._update_ema()
+            bar.update()
+            if self.step % cfg.log.every == 0 or self.step == cfg.optim.steps:
+                now = time.time()
+                speed = (self.step - last_step) / max(now - last_time, 1e-9)
+                mean_loss = sum(running) / len(running)
+                bar.set_postfix(loss=f"{mean_loss:.4f}", steps_per_s=f"{speed:.2f}")
+                if logger:
+                    logger.log(self.step, loss=mean_loss, lr=self.lr_scheduler.get_last_lr()[0], steps_per_s=speed)
+                last_time, last_step, running = now, self.step, []
+            if self.step % cfg.log.checkpoint_every == 0 or self.step == cfg.optim.steps:
+                self._checkpoint()
+            if self.stop_after is not None and self.step >= self.stop_after:
+                break
+        bar.close()
+        if logger:
+            logger.close()
+        acc.wait_for_everyone()
+        return self._export() if self.step >= cfg.optim.steps else ""
+
+    def _update_ema(self):
+        if self.ema is None:
+            return
+        decay = min(self.cfg.optim.ema_decay, (1 + self.step) / (10 + self.step))  # warm-up, as diffusers' EMAModel
+        with torch.no_grad():
+            params = [p.detach() for p in self.accelerator.unwrap_model(self.model).parameters()]
+            torch._foreach_lerp_(list(self.ema.parameters()), params, 1 - decay)
+
+    # ----------------------------------------------------------------------------- state
+    def _checkpoint(self):
+        if not self.accelerator.is_main_process:
+            self.accelerator.wait_for_everyone()
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        tensors = {"model": model.state_dict()}
+        if self.ema is not None:
+            tensors["ema"] = self.ema.state_dict()
+        tensors["rng"] = {"generator": self.generator.get_state(), "torch": torch.get_rng_state()}
+        optim_state = {"optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict()}
+        save_checkpoint(self.ckpt_dir, self.step, tensors, optim_state,
+                        {"micro_batches": self.micro_batches, "stage": self.cfg.stage}, keep=self.cfg.log.keep)
+        self.accelerator.wait_for_everyone()
+
+    def _restore(self, path: str):
+        tensors, optim_state, state = load_checkpoint(path)
+        self.model.load_state_dict(tensors["model"])
+        if self.ema is not None and "ema" in tensors:
+            self.ema.load_state_dict(tensors["ema"])
+        self.optimizer.load_state_dict(optim_state["optimizer"])
+        self.lr_scheduler.load_state_dict(optim_state["lr_scheduler"])
+        self.generator.set_state(tensors["rng"]["generator"])
+        torch.set_rng_state(tensors["rng"]["torch"])
+        self.step, self.micro_batches = state["step"], state["micro_batches"]
+
+    def _export(self) -> str:
+        """The stage's result as a model folder: EMA weights, the VAE, the scheduler, the encoder's name."""
+        from ..pipeline import DreamLitePipeline
+
+        out = os.path.join(self.out_dir, "model")
+        if not self.accelerator.is_main_process:
+            return out
+        final = self.ema if self.ema is not None else self.accelerator.unwrap_model(self.model)
+        if self.cfg.stage == "vae":
+            final.save_pretrained(os.path.join(out, "vae"))
+            return out
+        pipe = DreamLitePipeline(vae=self.vae, unet=final, scheduler=build_scheduler(self.cfg.preset),
+                                 text_encoder_name="minilm")
+        pipe.save_pretrained(out)
+        return out
+
+
+class MetricsLogger:
+    """metrics.csv always; TensorBoard too when it is installed."""
+
+    def __init__(self, out_dir: str):
+        os.makedirs(out_dir, exist_ok=True)
+        self.path = os.path.join(out_dir, "metrics.csv")
+        self.file = open(self.path, "a", newline="")
+        self.writer = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(os.path.join(out_dir, "tensorboard"))
+        except ImportError:
+            pass
+
+    def log(self, step: int, **values):
+        if self.file.tell() == 0:
+            csv.writer(self.file).writerow(["step", *values])
+        csv.writer(self.file).writerow([step, *(f"{v:.6g}" if isinstance(v, float) else v for v in values.values())])
+        self.file.flush()
+        if self.writer:
+            for k, v in values.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    self.writer.add_scalar(k, v, step)
+
+    def close(self):
+        self.file.close()
+        if self.writer:
+            self.writer.close()
