@@ -1,0 +1,54 @@
+import json
+
+import numpy as np
+import torch
+
+from dreamlite.data.imagefolder import ImageFolderDataset
+from dreamlite.data.shapes import ShapesStream, shapes_sample
+from dreamlite.data.transforms import collate
+from dreamlite.data.webdataset_io import WebDatasetStream, write_shards
+
+
+def test_stream_is_seeded_and_resumable():
+    a = [s["key"] for s, _ in zip(ShapesStream("joint", 32, seed=1), range(6))]
+    b = [s["key"] for s, _ in zip(ShapesStream("joint", 32, seed=1, start=3), range(3))]
+    assert a[3:] == b
+    s = next(iter(ShapesStream("edit", 32)))
+    assert s["image"].shape == (3, 32, 32) and s["source"].shape == (3, 32, 32) and s["task"] == "edit"
+    assert -1 <= s["image"].min() and s["image"].max() <= 1
+
+
+def test_workers_get_disjoint_samples():
+    loader = torch.utils.data.DataLoader(ShapesStream("t2i", 16, length=40), batch_size=4, num_workers=2, collate_fn=collate)
+    keys = [k for batch in loader for k in batch["key"]]
+    assert len(keys) == 40 and len(set(keys)) == 40
+
+
+def test_webdataset_round_trip(tmp_path):
+    samples = [shapes_sample(0, i, "joint", 32) for i in range(7)]
+    shards = write_shards(samples, str(tmp_path / "shards"), per_shard=3)
+    assert len(shards) == 3
+    read = list(WebDatasetStream(str(tmp_path / "shards")))
+    assert [r["key"] for r in read] == [s["key"] for s in samples]
+    assert [r["task"] for r in read] == [s["task"] for s in samples]
+    first = ((read[0]["image"].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
+    assert np.array_equal(first, samples[0]["image"])
+
+
+def test_imagefolder_reports_bad_items_and_goes_on(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (20, 20), (255, 0, 0)).save(tmp_path / "a.png")
+    Image.new("RGB", (20, 20), (0, 0, 255)).save(tmp_path / "src.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG garbage")
+    lines = [json.dumps({"file_name": "a.png", "text": "a red square"}),
+             json.dumps({"file_name": "a.png", "source_file_name": "src.png", "text": "make it red"}),
+             "{not json",
+             json.dumps({"file_name": "missing.png", "text": "x"}),
+             json.dumps({"file_name": "broken.png", "text": "x"}),
+             json.dumps({"text": "no file"})]
+    (tmp_path / "metadata.jsonl").write_text("\n".join(lines))
+    dataset = ImageFolderDataset(str(tmp_path), size=16)
+    items = list(dataset)
+    assert [i["task"] for i in items] == ["generate", "edit"]
+    assert dataset.errors.count == 4
