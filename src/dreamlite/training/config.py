@@ -114,8 +114,25 @@ def _build(cls, values: dict, where: str):
         elif isinstance(default, tuple) or key == "betas":
             kwargs[key] = tuple(value)
         else:
-            kwargs[key] = value
+            kwargs[key] = _coerce(value, fields[key].default, where + key)
     return cls(**kwargs)
+
+
+def _coerce(value, default, key):
+    """YAML reads `1e-3` as a string; numbers are converted to the field's type, anything else is an error."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise DreamLiteError(f"{key} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise DreamLiteError(f"{key} must be a number, got {value!r}") from None
+        if isinstance(default, int) and not number.is_integer():
+            raise DreamLiteError(f"{key} must be an integer, got {value!r}")
+        return int(number) if isinstance(default, int) else number
+    return value
 
 
 def _set(tree: dict, dotted: str, value):
