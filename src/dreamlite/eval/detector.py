@@ -45,24 +45,23 @@ def _box_blur(x: np.ndarray) -> np.ndarray:
     return sum(p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)) / 9.0
 
 
-def _erode(mask: np.ndarray) -> np.ndarray:
+def _neighbourhood(mask: np.ndarray, combine, fill: bool) -> np.ndarray:
+    """3x3 erosion (combine=AND) or dilation (combine=OR) of a boolean mask."""
     p = np.pad(mask, 1, mode="constant")
     h, w = mask.shape
-    out = np.ones_like(mask)
+    out = np.full_like(mask, fill)
     for dy in range(3):
         for dx in range(3):
-            out &= p[dy:dy + h, dx:dx + w]
+            out = combine(out, p[dy:dy + h, dx:dx + w])
     return out
+
+
+def _erode(mask: np.ndarray) -> np.ndarray:
+    return _neighbourhood(mask, np.logical_and, True)
 
 
 def _dilate(mask: np.ndarray) -> np.ndarray:
-    p = np.pad(mask, 1, mode="constant")
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    for dy in range(3):
-        for dx in range(3):
-            out |= p[dy:dy + h, dx:dx + w]
-    return out
+    return _neighbourhood(mask, np.logical_or, False)
 
 
 def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
