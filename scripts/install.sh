@@ -18,5 +18,5 @@ PY="$VENV/bin/python"
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   "$PY" -m pip install --quiet "torch==${DREAMLITE_TORCH_VERSION:-2.13.0}"
 fi
-"$PY" -m pip install --quiet -e ".[dev]"
+"$PY" -m pip install --quiet -e ".[dev,app,deploy]"
 "$PY" -c "import torch, diffusers, dreamlite; print(f'dreamlite {dreamlite.__version__} installed in $VENV (torch {torch.__version__}, diffusers {diffusers.__version__})')"

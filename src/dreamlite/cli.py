@@ -238,7 +238,8 @@ def _extra_commands():
     """Commands owned by other modules (data, training, evaluation, deployment) register themselves here."""
     import importlib
 
-    for module in ("dreamlite.data.cli", "dreamlite.eval.cli", "dreamlite.training.cli", "dreamlite.deploy.cli"):
+    for module in ("dreamlite.data.cli", "dreamlite.eval.cli", "dreamlite.training.cli", "dreamlite.deploy.cli",
+                   "dreamlite.app.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
