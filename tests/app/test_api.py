@@ -1,0 +1,117 @@
+"""The app's functions through Gradio's API (`gradio_client`), as the README shows, plus CLI wiring."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def read(decode_image):
+    def read(path):
+        with open(path, "rb") as f:
+            return decode_image(f.read())
+
+    return read
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    from gradio_client import Client
+
+    return Client(app_server[1], verbose=False)
+
+
+def test_generate_returns_seeded_images_and_caches_the_prompt(client, app_server, read):
+    engine = app_server[2]
+    prompt = "a photo of two stars (api test)"
+    calls = engine.encoder_calls
+    gallery, status = client.predict(model=engine.default, prompt=prompt, width=64, height=48, steps=3, seed=11,
+                                     num_images=2, api_name="/generate")
+    assert [item["caption"] for item in gallery] == ["seed 11", "seed 12"]
+    a, b = (read(item["image"]) for item in gallery)
+    assert a.shape == b.shape == (48, 64, 3)
+    assert np.abs(a.astype(int) - b).max() > 0, "different seeds gave identical images"
+    assert engine.encoder_calls == calls + 1 and "encoded" in status
+
+    # Same prompt again: the text encoder is skipped, and seed 12 alone reproduces the second image.
+    gallery2, status2 = client.predict(model=engine.default, prompt=prompt, width=64, height=48, steps=3, seed=12,
+                                       num_images=1, api_name="/generate")
+    assert engine.encoder_calls == calls + 1 and "from the cache" in status2
+    np.testing.assert_array_equal(read(gallery2[0]["image"]), b)
+
+
+def test_edit_depends_on_the_source(client, app_server, shapes_png, tmp_path, read):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    engine = app_server[2]
+    out = client.predict(model=engine.default, source=handle_file(shapes_png), instruction="make the red circle green",
+                         steps=3, seed=5, api_name="/edit")
+    edited = read(out)
+    assert edited.shape == (128, 128, 3)
+    flipped = tmp_path / "flipped.png"
+    Image.open(shapes_png).transpose(Image.FLIP_LEFT_RIGHT).save(flipped)
+    out2 = client.predict(model=engine.default, source=handle_file(str(flipped)),
+                          instruction="make the red circle green", steps=3, seed=5, api_name="/edit")
+    assert np.abs(read(out2).astype(int) - edited).max() > 0, "the edit ignored its source image"
+
+
+@pytest.mark.parametrize("call, message", [
+    (dict(api_name="/generate", prompt="   "), "the prompt is empty"),
+    (dict(api_name="/generate", prompt="a red circle", width=4096), "width 4096 is too large"),
+    (dict(api_name="/edit", source="notes.png", instruction="make it green"), "not an image file"),
+    (dict(api_name="/edit", source="shapes", instruction=""), "the instruction is empty"),
+])
+def test_bad_input_is_one_clear_message(client, app_server, shapes_png, tmp_path, call, message):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    if call.get("source") == "notes.png":
+        (tmp_path / "notes.png").write_text("not a picture")
+        call["source"] = handle_file(str(tmp_path / "notes.png"))
+    elif call.get("source") == "shapes":
+        call["source"] = handle_file(shapes_png)
+    with pytest.raises(AppError) as info:
+        client.predict(model=app_server[2].default, steps=2, **call)
+    text = str(info.value)
+    assert message in text and "Traceback" not in text
+    assert "/tmp/gradio" not in text  # the user's file name, not the server's temp path
+
+
+def test_concurrent_requests_queue_instead_of_overlapping(client, app_server, monkeypatch):
+    from dreamlite.pipeline import DreamLitePipeline
+
+    spans, lock = [], threading.Lock()
+    original = DreamLitePipeline.__call__
+
+    def timed(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            with lock:
+                spans.append((start, time.perf_counter()))
+
+    monkeypatch.setattr(DreamLitePipeline, "__call__", timed)
+    jobs = [client.submit(model=app_server[2].default, prompt=f"a photo of a circle, job {i}", width=64, height=64,
+                          steps=4, seed=i, api_name="/generate") for i in range(3)]
+    for job in jobs:
+        job.result(timeout=120)
+    assert len(spans) == 3
+    spans.sort()
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False)), spans
+
+
+def test_cli_defaults_and_bad_model(app_server, tmp_path, capsys):
+    from dreamlite.cli import build_parser, main
+
+    args = build_parser().parse_args(["app"])
+    assert args.host == "127.0.0.1" and args.func.__module__ == "dreamlite.app.cli"
+    assert app_server[0].analytics_enabled is False
+    assert main(["app", "--model", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown model")
