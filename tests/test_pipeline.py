@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from dreamlite.errors import DreamLiteError
 from dreamlite.pipeline import DreamLitePipeline, generators_from_seeds

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from dreamlite.cli import main
-from dreamlite.models.presets import build_unet, count_parameters, get_preset
 from dreamlite.errors import DreamLiteError
+from dreamlite.models.presets import build_unet, count_parameters, get_preset
 
 
 def test_paper_preset_matches_official_parameter_count(capsys):

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from dreamlite.world.captions import GENEVAL_TAGS, dense_prompt, geneval_record, scene_for_record, training_caption
+from dreamlite.world.captions import (
+    GENEVAL_TAGS,
+    dense_prompt,
+    geneval_record,
+    scene_for_record,
+    training_caption,
+)
 from dreamlite.world.edits import EDIT_TYPES, in_side, sample_edit
 from dreamlite.world.geometry import relations_between
 from dreamlite.world.render import render

@@ -27,7 +27,7 @@ from ..errors import DreamLiteError
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import load_minilm, prompt_encoder_for, with_task_prefix
 from ..models.vae import encode_latents
-from .checkpoint import list_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .objective import dropout_masks, flow_matching_loss, sample_sigmas
 
@@ -95,6 +95,7 @@ class Trainer:
         self.ema = copy.deepcopy(self.model).requires_grad_(False) if o.ema_decay > 0 else None
         self.generator = torch.Generator().manual_seed(o.seed * 1000 + self.accelerator.process_index)
         self.step, self.micro_batches = 0, 0
+        self._setup_stage()
         if self.resume:
             self._restore(resolve_checkpoint(self.ckpt_dir, self.resume))
         self.model, self.optimizer, self.lr_scheduler = self.accelerator.prepare(self.model, self.optimizer, self.lr_scheduler)
@@ -126,9 +127,11 @@ class Trainer:
         texts = ["" if drop else with_task_prefix(text, task) for text, task, drop in zip(batch["text"], batch["task"], drop_text)]
         embeds, mask = self.encoder.encode(texts, "generate")
         x0 = encode_latents(self.vae, batch["image"].to(device))
-        source = encode_latents(self.vae, batch["source"].to(device))
-        keep_source = (is_edit & ~drop_image).to(device).view(-1, 1, 1, 1)
-        condition = torch.where(keep_source, source, torch.zeros_like(source))
+        # Generation samples and dropped images see zeros: only the kept sources go through the encoder.
+        keep = (is_edit & ~drop_image).nonzero().flatten()
+        condition = torch.zeros_like(x0)
+        if len(keep):
+            condition[keep] = encode_latents(self.vae, batch["source"][keep].to(device))
         h, w = batch["image"].shape[-2:]
         time_ids = torch.tensor([[w, h]], dtype=x0.dtype, device=device).repeat(x0.shape[0], 1)
         return x0, condition, embeds.to(device), mask.to(device), time_ids
@@ -144,7 +147,7 @@ class Trainer:
     def train(self) -> str:
         self._setup()
         cfg, acc = self.cfg, self.accelerator
-        loss_fn = self._vae_loss if cfg.stage == "vae" else self._flow_loss
+        loss_fn = self._stage_loss()
         batches = self._data()
         logger = MetricsLogger(self.out_dir) if acc.is_main_process else None
         bar = tqdm(total=cfg.optim.steps, initial=self.step, desc=f"train {cfg.stage}", disable=not (self.progress and acc.is_main_process))
@@ -171,7 +174,8 @@ class Trainer:
                 mean_loss = sum(running) / len(running)
                 bar.set_postfix(loss=f"{mean_loss:.4f}", steps_per_s=f"{speed:.2f}")
                 if logger:
-                    logger.log(self.step, loss=mean_loss, lr=self.lr_scheduler.get_last_lr()[0], steps_per_s=speed)
+                    logger.log(self.step, loss=mean_loss, **self._stage_metrics(), lr=self.lr_scheduler.get_last_lr()[0],
+                               steps_per_s=speed)
                 last_time, last_step, running = now, self.step, []
             if self.step % cfg.log.checkpoint_every == 0 or self.step == cfg.optim.steps:
                 self._checkpoint()
@@ -182,6 +186,25 @@ class Trainer:
             logger.close()
         acc.wait_for_everyone()
         return self._export() if self.step >= cfg.optim.steps else ""
+
+    # ----------------------------------------------------------------------------- hooks for post-training stages
+    export_mode = "base"  # pipeline mode of the exported folder ("mobile" for step-distilled generators)
+
+    def _setup_stage(self):
+        """Build extra models/optimizers before a resume restores them (no-op for pretraining)."""
+
+    def _stage_loss(self):
+        return self._vae_loss if self.cfg.stage == "vae" else self._flow_loss
+
+    def _stage_metrics(self) -> dict:
+        """Extra per-log-interval metrics for metrics.csv (means since the last log)."""
+        return {}
+
+    def _save_stage_state(self, tensors: dict, optim_state: dict):
+        """Add extra tensors / optimizer states to a checkpoint."""
+
+    def _load_stage_state(self, tensors: dict, optim_state: dict):
+        """Restore what `_save_stage_state` added."""
 
     def _update_ema(self):
         if self.ema is None:
@@ -202,6 +225,7 @@ class Trainer:
             tensors["ema"] = self.ema.state_dict()
         tensors["rng"] = {"generator": self.generator.get_state(), "torch": torch.get_rng_state()}
         optim_state = {"optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict()}
+        self._save_stage_state(tensors, optim_state)
         save_checkpoint(self.ckpt_dir, self.step, tensors, optim_state,
                         {"micro_batches": self.micro_batches, "stage": self.cfg.stage}, keep=self.cfg.log.keep)
         self.accelerator.wait_for_everyone()
@@ -216,6 +240,7 @@ class Trainer:
         self.generator.set_state(tensors["rng"]["generator"])
         torch.set_rng_state(tensors["rng"]["torch"])
         self.step, self.micro_batches = state["step"], state["micro_batches"]
+        self._load_stage_state(tensors, optim_state)
 
     def _export(self) -> str:
         """The stage's result as a model folder: EMA weights, the VAE, the scheduler, the encoder's name."""
@@ -229,7 +254,7 @@ class Trainer:
             final.save_pretrained(os.path.join(out, "vae"))
             return out
         pipe = DreamLitePipeline(vae=self.vae, unet=final, scheduler=build_scheduler(self.cfg.preset),
-                                 text_encoder_name="minilm")
+                                 mode=self.export_mode, text_encoder_name="minilm")
         pipe.save_pretrained(out)
         return out
 

@@ -3,10 +3,8 @@ their atomic propositions, and richer training captions for arbitrary scenes."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from .geometry import relations_between
-from .scene import Obj, Scene, place_object, random_background, random_kind, random_size
+from .scene import Obj, Scene, place_object, random_background, random_kind
 from .spec import load_spec, with_article
 
 GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")

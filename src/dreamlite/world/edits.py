@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .scene import Obj, Scene, fits, place_object, random_kind, sample_scene
+from .scene import Scene, place_object, random_kind, sample_scene
 from .spec import load_spec, with_article
 
 EDIT_TYPES = ("add", "remove", "replace", "adjust", "background", "action", "style", "extract", "compose")
@@ -170,15 +170,20 @@ def edit_compose(rng, src, allow_held_out=False):
     if first is None:
         return None
     second = OPS[b](rng, first.target, allow_held_out)
-    if second is None or not _still_nameable(src, second):
+    if second is None or not _independent(first, second):
         return None
     added = tuple(first.added) + tuple(second.added)
     return EditCase(src, second.target, _t("compose", edit_1=first.instruction, edit_2=second.instruction), "compose",
                     first.changed + second.changed, first.moved + second.moved, added)
 
 
-def _still_nameable(src, second) -> bool:
-    return True  # each step names a unique object of its own input scene by construction
+def _independent(first: EditCase, second: EditCase) -> bool:
+    """The second step must not touch what the first changed ("add a star and remove the star" is no edit)."""
+    return not any(_overlap(a, b) for a in first.changed for b in second.changed)
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 OPS["compose"] = edit_compose

@@ -1,0 +1,178 @@
+"""`dreamlite bench ...` (sample into a benchmark's layout), `dreamlite score ...` (exact scores + report),
+`dreamlite evaluate` (the ready suite end to end: bench, score, one summary)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+from ..errors import DreamLiteError
+
+
+def _pipe(args):
+    from ..cli import _load_pipeline
+
+    return _load_pipeline(args.model)
+
+
+def _sampling(args) -> dict:
+    kw = {"num_inference_steps": args.steps, "guidance_scale": args.guidance}
+    if getattr(args, "image_guidance", None) is not None:
+        kw["image_guidance_scale"] = args.image_guidance
+    if args.size is not None:
+        kw.update(height=args.size, width=args.size)
+    return kw
+
+
+def cmd_bench_prompts(args):
+    from .bench import bench_prompts, parse_shard
+
+    shard = parse_shard(args.shard)
+    result = bench_prompts(_pipe(args), args.metadata, args.out, args.images_per_prompt, args.seed, args.batch_size,
+                           shard, **_sampling(args))
+    print(json.dumps(result, indent=2))
+
+
+def cmd_bench_imgedit(args):
+    from .bench import bench_edits, parse_shard
+
+    shard = parse_shard(args.shard)
+    result = bench_edits(_pipe(args), args.edits, args.images, args.out, args.seed, args.batch_size, shard, **_sampling(args))
+    print(json.dumps(result, indent=2))
+
+
+def cmd_suite(args):
+    from .suite import build_suite
+
+    counts = build_suite(args.out, seed=args.seed, size=args.size, per_tag=args.per_tag, dense=args.dense,
+                         per_edit_type=args.per_edit_type, truth=args.truth)
+    print(json.dumps({"suite": args.out, **counts}, indent=2))
+
+
+def _score(kind: str, out: str, report_dir: str | None, **kw) -> dict:
+    from .denseeval import score_dense
+    from .editeval import score_imgedit
+    from .report import write_report
+    from .shapeeval import score_geneval
+
+    start = time.time()
+    if kind == "geneval":
+        result, title, source_of = score_geneval(out), "ShapeEval (GenEval rules)", None
+    elif kind == "dense":
+        result, title, source_of = score_dense(out), "DenseEval (DPG-Bench analogue)", None
+    else:
+        result = score_imgedit(out, kw["edits"], kw["images"], kw["truth"], kw["min_psnr"])
+        title = "EditEval (ImgEdit categories)"
+        edits = json.load(open(kw["edits"]))
+
+        def source_of(row):
+            return os.path.join(kw["images"], edits[row["key"]]["id"])
+    result["summary"]["seconds"] = round(time.time() - start, 2)
+    result["summary"]["report"] = write_report(result, report_dir or out, title, source_of)
+    return result["summary"]
+
+
+def cmd_score(args):
+    kw = {}
+    if args.kind == "imgedit":
+        missing = [f"--{n}" for n in ("edits", "images", "truth") if getattr(args, n) is None]
+        if missing:
+            raise DreamLiteError(f"score imgedit needs {' '.join(missing)}")
+        kw = {"edits": args.edits, "images": args.images, "truth": args.truth, "min_psnr": args.min_psnr}
+    print(json.dumps(_score(args.kind, args.out, args.report, **kw), indent=2))
+
+
+def cmd_evaluate(args):
+    """Bench and score the model on the ready suite (built from --seed if --suite is not given)."""
+    from .bench import bench_edits, bench_prompts
+    from .suite import build_suite
+
+    suite = args.suite or os.path.join(args.out, "suite")
+    if not os.path.isfile(os.path.join(suite, "geneval.jsonl")):
+        build_suite(suite, seed=args.seed)
+    pipe, sampling = _pipe(args), _sampling(args)
+    start = time.time()
+    bench_prompts(pipe, os.path.join(suite, "geneval.jsonl"), os.path.join(args.out, "geneval"), args.images_per_prompt,
+                  args.seed, args.batch_size, **sampling)
+    bench_prompts(pipe, os.path.join(suite, "dense.jsonl"), os.path.join(args.out, "dense"), args.images_per_prompt,
+                  args.seed, args.batch_size, **sampling)
+    bench_edits(pipe, os.path.join(suite, "edits", "basic_edit.json"), os.path.join(suite, "edits", "images"),
+                os.path.join(args.out, "edits"), args.seed, args.batch_size, **sampling)
+    sample_seconds = time.time() - start
+    edits = {"edits": os.path.join(suite, "edits", "basic_edit.json"), "images": os.path.join(suite, "edits", "images"),
+             "truth": os.path.join(suite, "edits", "truth.json"), "min_psnr": args.min_psnr}
+    summary = {"model": args.model or "default", "suite": suite, "sampling_seconds": round(sample_seconds, 1),
+               "settings": {k: v for k, v in vars(args).items() if k not in ("func", "command", "bench_command")},
+               "shapeeval": _score("geneval", os.path.join(args.out, "geneval"), None),
+               "denseeval": _score("dense", os.path.join(args.out, "dense"), None),
+               "editeval": _score("imgedit", os.path.join(args.out, "edits"), None, **edits)}
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    s, d, e = summary["shapeeval"], summary["denseeval"], summary["editeval"]
+    print(json.dumps({"shapeeval": s["overall"], "shapeeval_held_out": s["held_out"]["overall"], "denseeval": d["overall"],
+                      "editeval_success": e["success"], "editeval_preservation_db": e["preservation_db"],
+                      "editeval_held_out": e["held_out"]["success"], "summary": os.path.join(args.out, "summary.json")}, indent=2))
+
+
+def _sampling_args(p, edit: bool = False, shard: bool = True):
+    p.add_argument("--model", default=None, help="model folder or shipped name (default: the shipped default)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's mode default)")
+    p.add_argument("--guidance", type=float, default=None, help="text guidance (base mode)")
+    if edit:
+        p.add_argument("--image-guidance", type=float, default=None, help="image guidance (base mode)")
+    p.add_argument("--size", type=int, default=None, help="output side in pixels (default: model resolution / source size)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8, help="images per pipeline call")
+    if shard:
+        p.add_argument("--shard", default=None, help="K/N: this process takes items K, K+N, ... (default: torchrun rank)")
+
+
+def register(sub: argparse._SubParsersAction):
+    bench = sub.add_parser("bench", help="sample a model into a benchmark's layout",
+                           description="Sample a model into GenEval's or ImgEdit's layout (resumable, shardable).")
+    bsub = bench.add_subparsers(dest="bench_command", required=True)
+    for name, what in (("geneval", "GenEval's evaluation_metadata.jsonl (its own 553 prompts work too)"),
+                       ("dense", "a dense-prompt file (same layout as GenEval)")):
+        p = bsub.add_parser(name, help=f"prompts from {what}")
+        p.add_argument("--metadata", required=True, help="prompt file (JSON lines)")
+        p.add_argument("--out", required=True)
+        p.add_argument("--images-per-prompt", type=int, default=4)
+        _sampling_args(p)
+        p.set_defaults(func=cmd_bench_prompts)
+    p = bsub.add_parser("imgedit", help="edits from ImgEdit's basic_edit.json")
+    p.add_argument("--edits", required=True, help="basic_edit.json ({key: {id, prompt, edit_type}})")
+    p.add_argument("--images", required=True, help="image root that the ids are relative to")
+    p.add_argument("--out", required=True)
+    _sampling_args(p, edit=True)
+    p.set_defaults(func=cmd_bench_imgedit)
+    p = bsub.add_parser("suite", help="write the ready Shapes suite (prompts, dense prompts, edits + truth)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--per-tag", type=int, default=10)
+    p.add_argument("--dense", type=int, default=20)
+    p.add_argument("--per-edit-type", type=int, default=10)
+    p.add_argument("--truth", action="store_true", help="also write ground-truth outputs in the bench layouts")
+    p.set_defaults(func=cmd_suite)
+
+    score = sub.add_parser("score", help="score a bench folder exactly (Shapes world)",
+                           description="Score outputs against the Shapes world; prints JSON, writes report.md + grid.png.")
+    score.add_argument("kind", choices=("geneval", "dense", "imgedit"))
+    score.add_argument("out", help="the bench output folder")
+    score.add_argument("--edits", default=None, help="imgedit: basic_edit.json")
+    score.add_argument("--images", default=None, help="imgedit: image root of the sources")
+    score.add_argument("--truth", default=None, help="imgedit: truth.json written with the suite")
+    score.add_argument("--min-psnr", type=float, default=25.0, help="imgedit: preservation needed for success (dB)")
+    score.add_argument("--report", default=None, help="folder for report.md and grid.png (default: the output folder)")
+    score.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("evaluate", help="bench + score a model on the ready suite",
+                       description="Sample the ready suite (ShapeEval, DenseEval, EditEval) and score it: summary.json.")
+    p.add_argument("--out", required=True)
+    p.add_argument("--suite", default=None, help="an existing suite folder (default: build one from --seed)")
+    p.add_argument("--images-per-prompt", type=int, default=4)
+    p.add_argument("--min-psnr", type=float, default=25.0)
+    _sampling_args(p, edit=True, shard=False)
+    p.set_defaults(func=cmd_evaluate)
