@@ -1,6 +1,13 @@
 """DreamLite, open and complete: one network for text-to-image generation and image editing."""
 
+import logging
+
 __version__ = "0.1.0"
+
+# diffusers imports torchao (an optional quantisation backend) when it is installed; on CPU-only torch builds
+# torchao warns at import about its CUDA kernels, and torch about enum registrations: noise for every user.
+for _name in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 def __getattr__(name):
