@@ -115,3 +115,18 @@ def test_cli_defaults_and_bad_model(app_server, tmp_path, capsys):
     assert main(["app", "--model", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: unknown model")
+
+
+def test_model_picker_lists_shipped_and_local_folders(model_dir, tmp_path):
+    import shutil
+
+    from dreamlite.app.engine import find_models
+    from dreamlite.errors import DreamLiteError
+    from dreamlite.models.registry import shipped_models
+
+    shutil.copytree(model_dir, tmp_path / "runs" / "mine")
+    (tmp_path / "runs" / "not-a-model").mkdir()
+    choices = find_models(str(model_dir), [str(tmp_path / "runs")])
+    assert choices == [*shipped_models(), str(model_dir), str(tmp_path / "runs" / "mine")]
+    with pytest.raises(DreamLiteError, match="models folder not found"):
+        find_models(None, [str(tmp_path / "nowhere")])

@@ -59,10 +59,16 @@ def test_generate_edit_twice_and_step_back(page, artifacts_dir, decode_image, sh
     assert "seeds 0" in page.locator("#status").inner_text()
     page.screenshot(path=os.path.join(artifacts_dir, "generate.png"), full_page=True)
 
-    # Edit: upload, edit twice (keep editing feeds each result back), then step back.
-    page.get_by_role("tab", name="Edit").click()
-    page.locator("#source input[type=file]").set_input_files(shapes_png)
+    # Pick the generated image for editing: the Edit tab opens with it as the original (v0).
+    page.locator("#to-edit-btn").click()
     history = page.locator("#history img")
+    history.first.wait_for()
+    np.testing.assert_array_equal(fetch(page, history.first, decode_image), generated)
+
+    # Edit: upload (a fresh history), edit twice (keep editing feeds each result back), then step back.
+    page.locator("#source").get_by_role("button", name="Remove Image").click()
+    page.wait_for_function("document.querySelectorAll('#history img').length === 0")
+    page.locator("#source input[type=file]").set_input_files(shapes_png)
     history.first.wait_for()
     instruction = page.get_by_label("Instruction")
     for n, text in enumerate(["make the red circle green", "remove the blue square"], start=2):
@@ -78,6 +84,7 @@ def test_generate_edit_twice_and_step_back(page, artifacts_dir, decode_image, sh
     source = page.locator("#source img")
     np.testing.assert_array_equal(fetch(page, source, decode_image), versions[2])  # v2 is being edited
     page.screenshot(path=os.path.join(artifacts_dir, "edit-twice.png"), full_page=True)
+    page.screenshot(path=os.path.join(artifacts_dir, "app.png"))  # the README's picture (first screenful)
 
     page.locator("#back-btn").click()
     page.wait_for_function("(v) => document.querySelector('#source img')?.src.includes(v)",
@@ -110,3 +117,9 @@ def test_bad_input_shows_a_message(page, artifacts_dir, tmp_path):
     page.locator("#generate-btn").click()
     toast(page, "width 4096 is too large").wait_for()
     page.screenshot(path=os.path.join(artifacts_dir, "too-large.png"), full_page=True)
+
+    # The model picker takes a typed folder; a wrong one is a message, and the page keeps working.
+    picker = page.get_by_role("combobox", name="Model")
+    picker.fill("/no/such/model")
+    picker.press("Enter")
+    toast(page, "unknown model '/no/such/model'").wait_for()
