@@ -14,7 +14,7 @@ import yaml
 
 from ..errors import DreamLiteError
 
-STAGES = ("vae", "t2i", "edit", "joint")
+STAGES = ("vae", "t2i", "edit", "joint", "sft", "refl", "dmd2")  # the last three: post-training (posttrain.py)
 
 
 @dataclass
@@ -64,6 +64,46 @@ class LogConfig:
 
 
 @dataclass
+class SFTConfig:
+    """Curated Shapes subset for supervised fine-tuning (data.source=shapes; see data/curation.py)."""
+
+    categories: list = field(default_factory=lambda: ["counting", "position", "color_attr", "two_object", "dense"])
+    edit_types: list = field(default_factory=lambda: ["add", "remove", "replace", "adjust", "background", "action",
+                                                      "style", "extract", "compose"])  # drawn uniformly: balanced
+    edit_fraction: float = 0.5
+
+
+@dataclass
+class ReFLConfig:
+    """Reward feedback learning on rectified flow (training/refl.py)."""
+
+    generate_reward: str | None = None  # reward folder (Shapes reward, or hpsv3:DIR)
+    edit_reward: str | None = None  # reward folder (Shapes edit reward, or editreward:DIR)
+    weight: float = 0.01  # reward loss = -weight * score
+    every: int = 1  # add the reward loss every N micro-batches; the flow loss is always on
+    num_steps: int = 20  # sampling trajectory length (no gradients)
+    stop_min: float = 0.6  # stop at a random step in [stop_min, stop_max) of the trajectory
+    stop_max: float = 1.0
+    guidance: float = 3.5
+    image_guidance: float = 1.5
+
+
+@dataclass
+class DMD2Config:
+    """Distribution-matching distillation (training/dmd2.py) to a few-step, guidance-free generator."""
+
+    num_steps: int = 4  # generator steps (the exported model runs them in mode=mobile)
+    fake_steps: int = 5  # fake-score (+ GAN head) updates per generator update (two time-scale rule)
+    fake_lr: float = 0.0  # 0: same as optim.lr
+    guidance: float = 3.5  # real score: text CFG (generate) or text CFG + image CFG (edit)
+    image_guidance: float = 1.5
+    gan_weight: float = 0.003  # generator's non-saturating GAN loss weight
+    disc_weight: float = 0.01  # fake score's classifier loss weight
+    min_sigma: float = 0.02  # range of the re-noising level for the distribution-matching gradient
+    max_sigma: float = 0.98
+
+
+@dataclass
 class TrainConfig:
     stage: str = "t2i"
     preset: str = "tiny"
@@ -75,6 +115,11 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    # Post-training sections (stages sft, refl, dmd2); named unlike the stages so that a recipe's
+    # per-stage overrides (`sft.optim.lr=...`) stay unambiguous.
+    curation: SFTConfig = field(default_factory=SFTConfig)
+    feedback: ReFLConfig = field(default_factory=ReFLConfig)
+    distill: DMD2Config = field(default_factory=DMD2Config)
 
     def validate(self) -> TrainConfig:
         if self.stage not in STAGES:
@@ -92,6 +137,10 @@ class TrainConfig:
                 raise DreamLiteError(f"optim.{name} must be >= 1")
         if self.objective.drop_text + self.objective.drop_image + self.objective.drop_both > 1:
             raise DreamLiteError("objective drop probabilities must sum to at most 1")
+        if self.stage in ("sft", "refl", "dmd2"):
+            from .posttrain import validate_posttrain
+
+            validate_posttrain(self)
         return self
 
     def to_dict(self) -> dict:

@@ -1,0 +1,102 @@
+"""Differentiable pieces of DreamLite sampling shared by the post-training stages.
+
+The pipeline samples under `torch.no_grad`; ReFL and DMD2 need the same trajectory (same sigmas, same
+guidance combination, same Euler update) inside training, with gradients where they choose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+from ..models.text_encoders import pad_states, with_task_prefix
+from ..models.vae import encode_latents
+from ..pipeline import calculate_shift
+from .objective import predict_velocity
+
+
+def sampling_sigmas(scheduler_config: dict, steps: int, latent_height: int, latent_width: int) -> torch.Tensor:
+    """The `steps + 1` noise levels (last one 0) that `DreamLitePipeline` uses at this latent size."""
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler_config)
+    extra = {}
+    if scheduler.config.get("use_dynamic_shifting", False):
+        cfg = scheduler.config
+        extra["mu"] = calculate_shift(latent_height * latent_width // 4, cfg.get("base_image_seq_len", 256),
+                                      cfg.get("max_image_seq_len", 4096), cfg.get("base_shift", 0.5),
+                                      cfg.get("max_shift", 1.16))
+    scheduler.set_timesteps(sigmas=np.linspace(1.0, 1.0 / steps, steps), **extra)
+    return scheduler.sigmas.float()
+
+
+def cat_padded(embeds: list[torch.Tensor], masks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate right-padded (states, mask) batches of different lengths along the batch."""
+    states = [e[i][m[i].bool()] for e, m in zip(embeds, masks) for i in range(e.shape[0])]
+    out, mask = pad_states(states)
+    return out, mask.to(embeds[0].device)
+
+
+def guided_velocity(unet, latents, source, sigma, embeds, mask, uncond_embeds, uncond_mask, time_ids,
+                    guidance: float, image_guidance: float, conditioning: str = "spatial") -> torch.Tensor:
+    """The pipeline's base-mode guidance for a batch mixing both tasks, in one U-Net call.
+
+    Branches: (no text, no image), (no text, source), (text, source); v = v_u + g (v_t - v_i) + g_i (v_i - v_u).
+    Generation rows have a zero source, so for them v_i = v_u and this is plain text CFG.
+    """
+    n = latents.shape[0]
+    all_embeds, all_mask = cat_padded([uncond_embeds, uncond_embeds, embeds], [uncond_mask, uncond_mask, mask])
+    cond = torch.cat([torch.zeros_like(source), source, source])
+    sigmas = sigma.expand(n).repeat(3) if sigma.ndim == 0 else sigma.repeat(3)
+    v = predict_velocity(unet, latents.repeat(3, 1, 1, 1), cond, sigmas, all_embeds, all_mask, time_ids.repeat(3, 1),
+                         conditioning)
+    v_u, v_i, v_t = v.chunk(3)
+    return v_u + guidance * (v_t - v_i) + image_guidance * (v_i - v_u)
+
+
+def euler_step(latents: torch.Tensor, velocity: torch.Tensor, sigma, sigma_next) -> torch.Tensor:
+    """FlowMatchEulerDiscreteScheduler.step for x_t = (1 - s) x0 + s noise."""
+    return latents + (sigma_next - sigma) * velocity
+
+
+def predict_x0(latents: torch.Tensor, velocity: torch.Tensor, sigma) -> torch.Tensor:
+    """One-step clean estimate: v = noise - x0 and x_t = (1 - s) x0 + s noise give x0 = x_t - s v."""
+    return latents - sigma * velocity
+
+
+@dataclass
+class Conditioning:
+    """A batch ready for guided sampling: no condition dropout, plus the unconditional text."""
+
+    x0: torch.Tensor  # data latents (targets)
+    source: torch.Tensor  # source latents, zeros for generation rows
+    embeds: torch.Tensor
+    mask: torch.Tensor
+    uncond_embeds: torch.Tensor
+    uncond_mask: torch.Tensor
+    time_ids: torch.Tensor
+    is_edit: torch.Tensor
+    prompts: list  # raw prompts / instructions (no task prefix), as rewards read them
+    source_pixels: torch.Tensor  # [-1, 1], zeros for generation rows
+
+
+@torch.no_grad()
+def encode_batch(encoder, vae, batch: dict, device) -> Conditioning:
+    """Text states with the task prefixes (and the empty prompt, as the pipeline's default negative) + latents."""
+    texts = [with_task_prefix(text, task) for text, task in zip(batch["text"], batch["task"])]
+    n = len(texts)
+    embeds, mask = encoder.encode([""] + texts, "generate")
+    embeds, mask = embeds.to(device), mask.to(device)
+    cond_embeds, cond_mask = embeds[1:], mask[1:]
+    length = int(cond_mask.sum(1).max())
+    uncond_embeds, uncond_mask = embeds[:1].expand(n, -1, -1), mask[:1].expand(n, -1)
+    short = int(uncond_mask[0].sum())
+    is_edit = batch["is_edit"].to(device)
+    pixels = batch["source"].to(device)
+    x0 = encode_latents(vae, batch["image"].to(device))
+    source = torch.where(is_edit.view(-1, 1, 1, 1), encode_latents(vae, pixels), torch.zeros_like(x0))
+    h, w = batch["image"].shape[-2:]
+    time_ids = torch.tensor([[w, h]], dtype=x0.dtype, device=device).repeat(n, 1)
+    return Conditioning(x0, source, cond_embeds[:, :length], cond_mask[:, :length], uncond_embeds[:, :short].contiguous(),
+                        uncond_mask[:, :short].contiguous(), time_ids, is_edit, list(batch["text"]), pixels)
