@@ -171,3 +171,34 @@ def test_dmd2_resume_is_exact(tmp_path):
         path = f"checkpoints/step-00000005/{name}.safetensors"
         a, b = load_file(tmp_path / "a" / path), load_file(tmp_path / "b" / path)
         assert all((a[k] == b[k]).all() for k in a), name
+
+
+@pytest.mark.parametrize("task", ["generate", "edit"])
+def test_generator_training_trajectory_is_the_mobile_pipeline(task, minilm_parts, source_image):
+    """DMD2 trains the sampler that mode="mobile" runs: same sigmas, same conditioning, same Euler steps."""
+    from dreamlite.data.transforms import to_tensor
+    from dreamlite.pipeline import DreamLitePipeline
+    from dreamlite.training.dmd2 import generator_x0
+    from dreamlite.training.sampling import encode_batch, sampling_sigmas
+
+    pipe = DreamLitePipeline(**minilm_parts, mode="mobile", text_encoder_name="minilm")
+    pipe.set_progress_bar_config(disable=True)
+    source = source_image.resize((32, 32))
+    noise = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    prompt = "make the red circle blue" if task == "edit" else "a photo of two stars"
+    expected = pipe(prompt, image=source if task == "edit" else None, height=32, width=32, latents=noise,
+                    output_type="latent").images
+    pixels = to_tensor(source).unsqueeze(0) if task == "edit" else torch.zeros(1, 3, 32, 32)
+    batch = {"text": [prompt], "task": [task], "is_edit": torch.tensor([task == "edit"]), "source": pixels,
+             "image": torch.zeros(1, 3, 32, 32)}
+    c = encode_batch(_encoder(minilm_parts), pipe.vae, batch, "cpu")
+    sigmas = sampling_sigmas(dict(pipe.scheduler.config), 4, 4, 4)
+    with torch.no_grad():
+        ours = generator_x0(pipe.unet, noise, c, sigmas, step=3, grad=False)
+    assert torch.allclose(ours, expected, atol=1e-4), (ours - expected).abs().max()
+
+
+def _encoder(parts):
+    from dreamlite.models.text_encoders import prompt_encoder_for
+
+    return prompt_encoder_for(parts["text_encoder"], parts["tokenizer"])
