@@ -113,6 +113,7 @@ class DreamLitePipeline(DiffusionPipeline):
 
             kwargs["processor"] = Qwen3VLImageOnlyProcessor.from_pretrained(os.path.join(path, "processor"))
         kwargs.setdefault("use_safetensors", True)  # never unpickle weights
+        kwargs.setdefault("torch_dtype", torch.float32)  # shipped weights are fp16 on disk; CPUs compute in fp32
         try:
             pipe = super().from_pretrained(path, **kwargs)
         except DreamLiteError:

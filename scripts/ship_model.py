@@ -1,0 +1,55 @@
+"""Pack a trained model folder as a shipped model: fp16 safetensors inside the package, loadable by name.
+
+    python scripts/ship_model.py runs/shapes-base/joint/model shapes-base [--recipe runs/shapes-base/recipe.json]
+
+The MiniLM text encoder is not copied (the folder names it; it loads from the installed package). The result
+must stay well under 25 MB per file; this script refuses to write a larger one.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+
+import torch
+
+from dreamlite.models.registry import SHIPPED_DIR
+from dreamlite.pipeline import DreamLitePipeline
+
+LIMIT_MB = 25
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model", help="trained model folder (diffusers layout)")
+    ap.add_argument("name", help="shipped name, e.g. shapes-base")
+    ap.add_argument("--recipe", default=None, help="recipe.json of the run, copied next to the weights")
+    args = ap.parse_args()
+    pipe = DreamLitePipeline.from_pretrained(args.model)
+    pipe.unet.to(torch.float16)
+    pipe.vae.to(torch.float16)
+    out = os.path.join(SHIPPED_DIR, args.name)
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    DreamLitePipeline(vae=pipe.vae, unet=pipe.unet, scheduler=pipe.scheduler, mode=pipe.config.mode,
+                      text_encoder_name="minilm").save_pretrained(tmp, safe_serialization=True)
+    for root, _, files in os.walk(tmp):
+        for f in files:
+            size = os.path.getsize(os.path.join(root, f)) / 2**20
+            if size > LIMIT_MB:
+                raise SystemExit(f"{f} is {size:.1f} MB, over the {LIMIT_MB} MB limit for shipped files")
+    provenance = {"source": os.path.abspath(args.model), "dtype": "float16",
+                  "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()}
+    if args.recipe:
+        with open(args.recipe) as f:
+            provenance["recipe"] = json.load(f)
+    with open(os.path.join(tmp, "provenance.json"), "w") as f:
+        json.dump(provenance, f, indent=2)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
