@@ -102,9 +102,17 @@ def test_refl_loss_raises_the_reward():
 
 
 def test_refl_stage_interleaves_flow_and_reward(tmp_path):
-    cfg = micro("refl", 6, "feedback.generate_reward=unused", "feedback.num_steps=4", "feedback.weight=1.0", "feedback.every=2")
-    rewards = TaskRewards(MeanPixelReward("generate"), MeanPixelReward("edit"))
-    model = trainer_class("refl")(cfg, str(tmp_path), progress=False, rewards=rewards).train()
+    from dreamlite.training.rewards import ShapesRewardNet
+
+    for task in ("generate", "edit"):  # untrained Shapes rewards, loaded from folders as a real run does
+        torch.manual_seed(0)
+        ShapesRewardNet(task=task, image_size=32, channels=(8, 8, 8)).save_pretrained(tmp_path / f"reward-{task}")
+    cfg = micro("refl", 6, f"feedback.generate_reward={tmp_path / 'reward-generate'}", "feedback.num_steps=4",
+                f"feedback.edit_reward={tmp_path / 'reward-edit'}", "feedback.weight=1.0", "feedback.every=2")
+    trainer = build_trainer(cfg, str(tmp_path / "run"), progress=False)
+    model = trainer.train()
+    assert trainer.rewards.generate.task == "generate" and trainer.rewards.edit.task == "edit"
+    tmp_path = tmp_path / "run"
     rows = metrics(tmp_path)
     assert all(math.isfinite(r["loss"]) and math.isfinite(r["flow_loss"]) for r in rows)
     with_reward = [r for r in rows if math.isfinite(r["reward"])]
