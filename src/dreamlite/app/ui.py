@@ -333,6 +333,8 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, bl
                     prevent_thread_lock=not block, quiet=not block, footer_links=["api", "gradio"],
                     allowed_paths=[demo.version_store.dir])
     except OSError as e:  # port taken, host not resolvable
+        if port and "empty port" in str(e):
+            raise DreamLiteError(f"port {port} on {host} is already in use: pass another --port") from None
         raise DreamLiteError(f"cannot start the web server on {host}:{port or 'auto'}: {str(e).splitlines()[0]}") from None
     finally:
         if block:
