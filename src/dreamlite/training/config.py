@@ -109,6 +109,7 @@ class TrainConfig:
     preset: str = "tiny"
     init: str | None = None  # folder of a previous stage (model folder) to start from
     vae: str | None = None  # folder with a trained VAE (a vae/ subfolder or an AutoencoderTiny folder)
+    freeze_vae_encoder: bool = False  # vae stage: train the decoder only, so U-Nets trained on the latents stay valid
     unet_overrides: dict = field(default_factory=dict)  # preset U-Net config keys to change (micro configs)
     vae_overrides: dict = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)

@@ -77,6 +77,8 @@ class Trainer:
         self.vae = _load_vae(cfg)
         if cfg.stage == "vae":
             self.model = self.vae
+            if cfg.freeze_vae_encoder:
+                self.vae.encoder.requires_grad_(False)
         else:
             self.vae.requires_grad_(False).eval()
             self.model = _load_unet(cfg)
@@ -115,7 +117,8 @@ class Trainer:
     def _vae_loss(self, batch):
         images = batch["image"].to(self.accelerator.device)
         model = self.accelerator.unwrap_model(self.model)
-        latents = model.encode(images).latents
+        with torch.set_grad_enabled(not self.cfg.freeze_vae_encoder):
+            latents = model.encode(images).latents
         recon = model.decode(latents).sample
         return F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images)
 
