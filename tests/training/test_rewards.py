@@ -5,9 +5,18 @@ import pytest
 import torch
 
 from dreamlite.errors import DreamLiteError
-from dreamlite.training.rewards import (EditRewardAdapter, HPSv3Reward, ShapesReward, ShapesRewardNet, TaskRewards,
-                                        load_reward, perturb_scene, ranking_accuracy, reward_pairs,
-                                        train_shapes_reward)
+from dreamlite.training.rewards import (
+    EditRewardAdapter,
+    HPSv3Reward,
+    ShapesReward,
+    ShapesRewardNet,
+    TaskRewards,
+    load_reward,
+    perturb_scene,
+    ranking_accuracy,
+    reward_pairs,
+    train_shapes_reward,
+)
 from dreamlite.world.scene import Obj, Scene
 
 
