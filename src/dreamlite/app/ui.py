@@ -283,8 +283,8 @@ def build_app(engine: Engine) -> gr.Blocks:
                     with gr.Column():
                         result = gr.Image(label="Latest result", type="filepath", interactive=False, format="png",
                                           buttons=["download", "fullscreen"], elem_id="result")
-                        history = gr.Gallery(label="History: click a version to continue from it", columns=6,
-                                             height=150, allow_preview=False, format="png", elem_id="history")
+                        history = gr.Gallery(label="History: click a version to continue from it", columns=4,
+                                             height=240, object_fit="contain", allow_preview=False, format="png", elem_id="history")
                         with gr.Row():
                             back_btn = gr.Button("Step back", elem_id="back-btn")
                             download = gr.DownloadButton("Download this version", interactive=False,
