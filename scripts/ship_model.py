@@ -1,6 +1,7 @@
 """Pack a trained model folder as a shipped model: fp16 safetensors inside the package, loadable by name.
 
     python scripts/ship_model.py runs/shapes-base/joint/model shapes-base [--recipe runs/shapes-base/recipe.json]
+        [--vae runs/shapes-base/vae-decoder/model]   # a VAE with the same encoder, e.g. a decoder fine-tune
 
 The MiniLM text encoder is not copied (the folder names it; it loads from the installed package). The result
 must stay well under 25 MB per file; this script refuses to write a larger one.
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 
 import torch
+from diffusers import AutoencoderTiny
 
 from dreamlite.models.registry import SHIPPED_DIR
 from dreamlite.pipeline import DreamLitePipeline
@@ -25,8 +27,12 @@ def main():
     ap.add_argument("model", help="trained model folder (diffusers layout)")
     ap.add_argument("name", help="shipped name, e.g. shapes-base")
     ap.add_argument("--recipe", default=None, help="recipe.json of the run, copied next to the weights")
+    ap.add_argument("--vae", default=None, help="replace the VAE (a folder with vae/ or an AutoencoderTiny folder)")
     args = ap.parse_args()
     pipe = DreamLitePipeline.from_pretrained(args.model)
+    if args.vae:
+        sub = os.path.join(args.vae, "vae")
+        pipe.vae = AutoencoderTiny.from_pretrained(sub if os.path.isdir(sub) else args.vae, use_safetensors=True)
     pipe.unet.to(torch.float16)
     pipe.vae.to(torch.float16)
     out = os.path.join(SHIPPED_DIR, args.name)
@@ -39,7 +45,7 @@ def main():
             size = os.path.getsize(os.path.join(root, f)) / 2**20
             if size > LIMIT_MB:
                 raise SystemExit(f"{f} is {size:.1f} MB, over the {LIMIT_MB} MB limit for shipped files")
-    provenance = {"source": os.path.abspath(args.model), "dtype": "float16",
+    provenance = {"source": os.path.abspath(args.model), "vae": args.vae and os.path.abspath(args.vae), "dtype": "float16",
                   "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()}
     if args.recipe:
         with open(args.recipe) as f:

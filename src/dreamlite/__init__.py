@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 # diffusers imports torchao (an optional quantisation backend) when it is installed; on CPU-only torch builds
 # torchao warns at import about its CUDA kernels, and torch about enum registrations: noise for every user.
-for _name in ("torchao", "torch.utils._pytree"):
+for _name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 

@@ -22,6 +22,11 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 RECIPES: dict[str, tuple[str, ...]] = {
     "tpj": ("vae", "t2i", "edit", "joint"),
     "t2i-joint": ("vae", "t2i", "joint"),
+    # Post-training, each from a finished model (`--init DIR`): supervised fine-tuning, reward feedback
+    # learning (needs reward folders: `feedback.generate_reward=DIR feedback.edit_reward=DIR`), distillation.
+    "sft": ("sft",),
+    "refl": ("refl",),
+    "dmd2": ("dmd2",),
 }
 
 
@@ -52,12 +57,15 @@ def stage_finished(stage_dir: str, stage: str) -> bool:
     return os.path.exists(marker)
 
 
-def plan(recipe: str, preset: str, out: str, overrides: list[str], vae: str | None = None) -> list[tuple[str, str, TrainConfig]]:
+def plan(recipe: str, preset: str, out: str, overrides: list[str], vae: str | None = None,
+         init: str | None = None) -> list[tuple[str, str, TrainConfig]]:
     """(stage, stage folder, validated config) for every stage, so a typo fails before any training starts."""
     if recipe not in RECIPES:
         raise DreamLiteError(f"unknown recipe {recipe!r}; choose one of: {', '.join(RECIPES)}")
     stages = [s for s in RECIPES[recipe] if not (vae and s == "vae")]
     common, per_stage = split_overrides(overrides, RECIPES[recipe])
+    if stages[0] in ("sft", "refl", "dmd2") and not init:
+        raise DreamLiteError(f"recipe {recipe!r} post-trains a finished model: pass --init MODEL_DIR")
     steps, previous = [], None
     vae_dir = vae
     for stage in stages:
@@ -68,6 +76,8 @@ def plan(recipe: str, preset: str, out: str, overrides: list[str], vae: str | No
                 chained.append(f"vae={vae_dir}")
             if previous not in (None, "vae"):
                 chained.append(f"init={os.path.join(out, previous, 'model')}")
+            elif init:
+                chained.append(f"init={init}")
         cfg = load_config(stage_config_path(preset, stage), [*chained, *common, *per_stage[stage]])
         if cfg.stage != stage:
             raise DreamLiteError(f"{stage_config_path(preset, stage)} declares stage {cfg.stage!r}, expected {stage!r}")
@@ -79,11 +89,11 @@ def plan(recipe: str, preset: str, out: str, overrides: list[str], vae: str | No
 
 
 def run_recipe(recipe: str, preset: str, out: str, overrides: list[str] | None = None, resume: str | None = None,
-               vae: str | None = None, progress: bool = True) -> str:
+               vae: str | None = None, progress: bool = True, init: str | None = None) -> str:
     """Run every stage in order; returns the last stage's model folder."""
-    from .trainer import Trainer
+    from .posttrain import build_trainer
 
-    steps = plan(recipe, preset, out, overrides or [], vae)
+    steps = plan(recipe, preset, out, overrides or [], vae, init)
     log_path = os.path.join(out, "recipe.json")
     log = _read_json(log_path) or {"recipe": recipe, "preset": preset, "stages": {}}
     log.setdefault("started_at", time.time())  # first launch: wall time spans restarts and resumes
@@ -96,7 +106,7 @@ def run_recipe(recipe: str, preset: str, out: str, overrides: list[str] | None =
             raise DreamLiteError(f"{stage_dir} holds checkpoints of an unfinished run: pass --resume latest to continue it")
         print(f"[{recipe}] {stage}: {cfg.optim.steps} steps -> {stage_dir}")
         start = time.time()
-        Trainer(cfg, stage_dir, resume=resume if partial else None, progress=progress).train()
+        build_trainer(cfg, stage_dir, resume=resume if partial else None, progress=progress).train()
         entry = log["stages"].setdefault(stage, {"seconds": 0.0})
         entry["seconds"] = round(entry["seconds"] + time.time() - start, 1)
         entry["steps"] = cfg.optim.steps
