@@ -1,0 +1,230 @@
+"""`dreamlite speed`: every CPU path of the U-Net side by side, in one run, as ratios to diffusers' eager fp32.
+
+Each path runs in its own subprocess (`python -m dreamlite.deploy.bench --worker PATH`), so its peak
+resident memory is its own and one path's caches or threads cannot speed up or slow down another. Times
+are medians of `--runs` forwards after one warm-up. FLOPs are counted once (torch's FlopCounterMode on the
+reference forward) and divided by each path's time: achieved GFLOP/s, against the measured matmul peaks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+PATHS = ("diffusers-fp32", "explicit-attention-fp32", "bf16", "compiled-fp32", "onnxruntime-fp32", "onnxruntime-int8",
+         "executorch-fp32", "executorch-int8")
+DEFAULT_PATHS = ("diffusers-fp32", "explicit-attention-fp32", "bf16", "compiled-fp32", "onnxruntime-fp32",
+                 "onnxruntime-int8")  # ExecuTorch's XNNPACK lowering of the paper U-Net takes hours here
+TEXT_LEN = 64
+
+
+def _setting(quick: bool) -> dict:
+    return {"preset": "tiny", "size": 64} if quick else {"preset": "paper", "size": 1024}
+
+
+# ------------------------------------------------------------------------------------------- workers
+def _build(preset: str, size: int):
+    import torch
+
+    from ..models.presets import build_unet, build_vae
+    from .graph import UNetStep, example_inputs
+
+    torch.manual_seed(0)
+    unet, vae = build_unet(preset).eval(), build_vae(preset).eval()
+    inputs = example_inputs(unet, vae, size, size, TEXT_LEN)["unet"]
+    return unet, vae, UNetStep(unet).eval(), inputs
+
+
+def _time(fn, runs: int) -> list[float]:
+    fn()  # warm-up (and compilation)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def worker(path: str, preset: str, size: int, runs: int) -> dict:
+    import torch
+
+    from .graph import use_explicit_attention
+
+    unet, vae, step, inputs = _build(preset, size)
+    result = {"path": path}
+    if path == "flops":
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            step(*inputs)
+        return {"path": path, "flops": counter.get_total_flops(), "params": sum(p.numel() for p in unet.parameters())}
+    if path != "diffusers-fp32":
+        use_explicit_attention(unet)
+    if path in ("diffusers-fp32", "explicit-attention-fp32"):
+        fn = lambda: step(*inputs)  # noqa: E731
+    elif path == "bf16":
+        step = step.to(torch.bfloat16)
+        bf = [x.to(torch.bfloat16) for x in inputs]
+        fn = lambda: step(*bf)  # noqa: E731
+    elif path == "compiled-fp32":
+        compiled = torch.compile(step)
+        fn = lambda: compiled(*inputs)  # noqa: E731
+    elif path.startswith("onnxruntime"):
+        from .export import OnnxGraph, _export_onnx, _quantize_onnx
+
+        folder = tempfile.mkdtemp(prefix="dreamlite-speed-")
+        model = os.path.join(folder, "unet.onnx")
+        start = time.perf_counter()
+        _export_onnx(step, inputs, "unet", model)
+        if path.endswith("int8"):
+            calibration = [{"unet": inputs}]  # timing only: ranges do not change the kernels' speed
+            _quantize_onnx(model, model + ".int8.onnx", "unet", calibration)
+            model = model + ".int8.onnx"
+        result["prepare_s"] = round(time.perf_counter() - start, 1)
+        graph = OnnxGraph(model)
+        arrays = [x.numpy() for x in inputs]
+        fn = lambda: graph(*arrays)  # noqa: E731
+    elif path.startswith("executorch"):
+        from .export import ExecuTorchGraph, _export_executorch
+
+        folder = tempfile.mkdtemp(prefix="dreamlite-speed-")
+        model = os.path.join(folder, "unet.pte")
+        start = time.perf_counter()
+        _export_executorch(step, inputs, "unet", model, [{"unet": inputs}] if path.endswith("int8") else None)
+        result["prepare_s"] = round(time.perf_counter() - start, 1)
+        graph = ExecuTorchGraph(model)
+        arrays = [x.numpy() for x in inputs]
+        fn = lambda: graph(*arrays)  # noqa: E731
+    else:
+        raise ValueError(f"unknown path {path}")
+    with torch.no_grad():
+        times = _time(fn, runs)
+    result["times_s"] = [round(t, 4) for t in times]
+    result["median_s"] = sorted(times)[len(times) // 2]
+    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
+
+
+def matmul_peaks(n: int = 2048, runs: int = 5) -> dict:
+    """Measured GEMM throughput of this CPU with torch's kernels (oneDNN/MKL): the practical ceiling."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    ai, bi = torch.randint(-128, 127, (n, n), dtype=torch.int8), torch.randint(-128, 127, (n, n), dtype=torch.int8)
+    ops = 2 * n**3
+    ab, bb = a.bfloat16(), b.bfloat16()
+    out = {}
+    for name, fn in (("fp32", lambda: a @ b), ("bf16", lambda: ab @ bb), ("int8", lambda: torch._int_mm(ai, bi))):
+        t = sorted(_time(fn, runs))[runs // 2]
+        out[name] = round(ops / t / 1e9, 1)
+    return out
+
+
+def _run_worker(path: str, setting: dict, runs: int) -> dict:
+    cmd = [sys.executable, "-m", "dreamlite.deploy.bench", "--worker", path, "--preset", setting["preset"],
+           "--size", str(setting["size"]), "--runs", str(runs)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"path": path, "error": reason[:200]}
+    return json.loads(lines[-1])
+
+
+# ------------------------------------------------------------------------------------------- report
+def run(quick: bool = False, runs: int = 3, paths=None, log=print) -> dict:
+    setting = _setting(quick)
+    runs = 1 if quick else runs
+    paths = list(paths or DEFAULT_PATHS)
+    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": _machine(),
+              "preset": setting["preset"], "resolution": setting["size"], "runs": runs}
+    report["model"] = _run_worker("flops", setting, runs)
+    report["matmul_peak_gflops"] = matmul_peaks(512 if quick else 2048)
+    log(f"matmul peak (GFLOP/s): {report['matmul_peak_gflops']}")
+    flops = report["model"].get("flops")
+    rows = []
+    for path in paths:
+        row = _run_worker(path, setting, runs)
+        log(f"  {path}: {row.get('median_s', row.get('error'))}")
+        rows.append(row)
+    reference = next((r for r in rows if r["path"] == "diffusers-fp32" and "median_s" in r), None)
+    for r in rows:
+        if "median_s" in r:
+            if reference:
+                r["speedup"] = round(reference["median_s"] / r["median_s"], 2)
+            if flops:
+                r["gflops_per_s"] = round(flops / r["median_s"] / 1e9, 1)
+    report["unet"] = rows
+    ok = [r for r in rows if "speedup" in r]
+    if ok:
+        best = max(ok, key=lambda r: r["speedup"])
+        report["fastest"] = {"path": best["path"], "speedup": best["speedup"]}
+    return report
+
+
+def _machine() -> str:
+    try:
+        import psutil
+
+        memory = f", {psutil.virtual_memory().total / 2**30:.0f} GiB"
+    except ImportError:
+        memory = ""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()}-core {model}{memory}"
+
+
+def format_report(report: dict) -> str:
+    m = report["model"]
+    lines = [f"dreamlite speed — {report['date']} — {report['machine']}",
+             f"U-Net forward, preset {report['preset']} at {report['resolution']}x{report['resolution']} "
+             f"({m.get('params', 0) / 1e6:.2f}M parameters, {m.get('flops', 0) / 1e9:.1f} GFLOP), median of "
+             f"{report['runs']} run(s)", "",
+             f"{'path':<26} {'median s':>9} {'vs diffusers':>13} {'GFLOP/s':>9} {'peak RSS MiB':>13}"]
+    for r in report["unet"]:
+        if "error" in r:
+            lines.append(f"{r['path']:<26} failed: {r['error']}")
+            continue
+        lines.append(f"{r['path']:<26} {r['median_s']:>9.3f} {r.get('speedup', float('nan')):>12.2f}x "
+                     f"{r.get('gflops_per_s', float('nan')):>9.1f} {r['peak_rss_mib']:>13.0f}")
+    peaks = report["matmul_peak_gflops"]
+    lines += ["", "matmul peak of this CPU (GFLOP/s, 2048^3 GEMM): " + ", ".join(f"{k} {v}" for k, v in peaks.items())]
+    if "fastest" in report:
+        lines.append(f"fastest path: {report['fastest']['path']} ({report['fastest']['speedup']}x diffusers eager fp32)")
+    return "\n".join(lines)
+
+
+def main(args):
+    paths = args.paths.split(",") if args.paths else None
+    if paths:
+        from ..errors import DreamLiteError
+
+        unknown = [p for p in paths if p not in PATHS]
+        if unknown:
+            raise DreamLiteError(f"unknown speed path {unknown[0]!r}; choose from: {', '.join(PATHS)}")
+    report = run(quick=args.quick, runs=args.runs, paths=paths, log=(lambda *a: None) if args.json else print)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker", required=True)
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=3)
+    a = parser.parse_args()
+    if a.worker == "peaks":
+        print(json.dumps(matmul_peaks()))
+    else:
+        print(json.dumps(worker(a.worker, a.preset, a.size, a.runs)))

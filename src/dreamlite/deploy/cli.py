@@ -1,0 +1,52 @@
+"""`dreamlite export` and `dreamlite speed` (registered into the main parser by `dreamlite.cli`).
+
+The speed benchmark is its own top-level command, `dreamlite speed`, so that `dreamlite bench` stays free
+for the evaluation suites.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_export(args):
+    from ..pipeline import DreamLitePipeline
+    from .export import check_combination, export_pipeline
+
+    quantize = None if args.quantize in (None, "none") else args.quantize
+    check_combination(args.runtime, quantize)  # before the (slow) model load
+    pipe = DreamLitePipeline.from_pretrained(args.model)
+    export_pipeline(pipe, args.runtime, args.out, quantize=quantize, height=args.height, width=args.width,
+                    text_len=args.text_len, calibration_samples=args.calibration_samples)
+    print(args.out)
+
+
+def cmd_speed(args):
+    from .bench import main as bench_main
+
+    bench_main(args)
+
+
+def register(sub: argparse._SubParsersAction):
+    p = sub.add_parser("export", help="export U-Net and VAE graphs (ONNX, ExecuTorch, Core ML)",
+                       description="Export the U-Net, VAE encoder and decoder at a static size; prints a parity report "
+                                   "against PyTorch and fails beyond tolerance.")
+    p.add_argument("runtime", choices=("onnx", "executorch", "coreml"))
+    p.add_argument("--model", default=None, help="model folder or shipped name (default: the shipped default)")
+    p.add_argument("--out", required=True, help="output folder (graphs + deploy.json)")
+    p.add_argument("--quantize", choices=("none", "int8"), default=None,
+                   help="int8: static W8A8 U-Net calibrated on Shapes samples (onnx, executorch)")
+    p.add_argument("--height", type=int, default=None, help="image height (default: model resolution)")
+    p.add_argument("--width", type=int, default=None, help="image width (default: model resolution)")
+    p.add_argument("--text-len", type=int, default=64, help="static number of text tokens (padding is masked)")
+    p.add_argument("--calibration-samples", type=int, default=8, help="Shapes samples for int8 calibration")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("speed", help="CPU speed benchmark of every deployment path",
+                       description="The paper U-Net at 1024x1024 in every path, side by side, as ratios to diffusers' "
+                                   "eager fp32 (medians; each path in its own process for peak memory).")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quick", action="store_true", help="smoke test: small resolution, tiny preset, one run")
+    p.add_argument("--runs", type=int, default=3, help="timed runs per path (median)")
+    p.add_argument("--paths", default=None, help="comma-separated subset of paths")
+    p.set_defaults(func=cmd_speed)

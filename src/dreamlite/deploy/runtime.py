@@ -1,0 +1,113 @@
+"""Device-style runners: the whole sampling loop from exported graphs, with pre-computed text embeddings.
+
+This is what an app does on a phone: text states come from `dreamlite encode` (or a separate text-encoder
+graph), the loop is `flow.euler_loop` in numpy, and only the exported U-Net / VAE graphs run, in
+onnxruntime or the ExecuTorch runtime. No PyTorch module is called.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from PIL import Image
+
+from ..errors import DreamLiteError
+from .export import MANIFEST, load_graph
+from .flow import euler_loop, flow_sigmas
+
+DEFAULT_STEPS = {"base": 28, "mobile": 4}
+
+
+class DeviceRunner:
+    """Generate or edit from an export folder (`dreamlite export ... --out DIR`)."""
+
+    def __init__(self, folder: str):
+        path = os.path.join(folder, MANIFEST)
+        if not os.path.isfile(path):
+            raise DreamLiteError(f"not an export folder (no {MANIFEST}; a failed export leaves none): {folder}")
+        with open(path) as f:
+            self.manifest = m = json.load(f)
+        self.runtime = m["runtime"]
+        self.graphs = {name: load_graph(self.runtime, os.path.join(folder, file)) for name, file in m["files"].items()}
+        self.height, self.width, self.text_len = m["height"], m["width"], m["text_len"]
+        f = m["vae_scale_factor"]
+        self.latent_shape = (1, m["latent_channels"], self.height // f, self.width // f)
+        self.time_ids = np.array([[self.width, self.height]], np.float32)
+
+    # -------------------------------------------------------------------------------- pieces
+    def pad_text(self, embeds, mask=None) -> tuple[np.ndarray, np.ndarray]:
+        """[1, L, D] states (+ 0/1 mask) -> the graph's static length, padding masked out."""
+        embeds = np.asarray(embeds, np.float32)
+        if embeds.ndim != 3 or embeds.shape[0] != 1 or embeds.shape[2] != self.manifest["text_dim"]:
+            raise DreamLiteError(f"prompt embeddings must have shape [1, tokens, {self.manifest['text_dim']}], "
+                                 f"got {list(embeds.shape)}")
+        mask = np.ones(embeds.shape[:2], np.float32) if mask is None else np.asarray(mask, np.float32)
+        valid = int(mask[0].sum())
+        if valid > self.text_len:
+            raise DreamLiteError(f"the prompt has {valid} tokens but this export takes at most {self.text_len} "
+                                 "(re-export with a larger --text-len)")
+        out = np.zeros((1, self.text_len, embeds.shape[2]), np.float32)
+        out_mask = np.zeros((1, self.text_len), np.float32)
+        n = min(self.text_len, embeds.shape[1])
+        out[:, :n], out_mask[:, :n] = embeds[:, :n], mask[:, :n]
+        return out, out_mask
+
+    def encode_image(self, image: Image.Image) -> np.ndarray:
+        image = image.convert("RGB")
+        if image.size != (self.width, self.height):
+            image = image.resize((self.width, self.height), Image.LANCZOS)
+        pixels = np.asarray(image, np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
+        return self.graphs["vae_encoder"](pixels)
+
+    def decode(self, latents: np.ndarray) -> Image.Image:
+        pixels = self.graphs["vae_decoder"](latents)[0]
+        array = np.clip(pixels / 2 + 0.5, 0, 1).transpose(1, 2, 0)
+        return Image.fromarray((array * 255).round().astype(np.uint8))
+
+    # -------------------------------------------------------------------------------- loop
+    def sample(self, prompt_embeds, prompt_mask=None, source: Image.Image | None = None, latents=None, seed: int = 0,
+               steps: int | None = None, negative_embeds=None, negative_mask=None, guidance: float = 3.5,
+               image_guidance: float = 1.5, output_type: str = "pil"):
+        """Generate (no `source`) or edit. Mobile-mode exports sample without guidance; base mode guides with
+        the negative embeddings (one graph call per branch, as the graphs have batch 1)."""
+        mode = self.manifest["mode"]
+        steps = steps or DEFAULT_STEPS[mode]
+        embeds, mask = self.pad_text(prompt_embeds, prompt_mask)
+        if latents is None:
+            latents = np.random.default_rng(seed).standard_normal(self.latent_shape, dtype=np.float32)
+        latents = np.asarray(latents, np.float32)
+        if latents.shape != self.latent_shape:
+            raise DreamLiteError(f"latents must have shape {list(self.latent_shape)}, got {list(latents.shape)}")
+        cond = self.encode_image(source) if source is not None else np.zeros_like(latents)
+        guided = mode == "base"
+        if guided:
+            if negative_embeds is None:
+                raise DreamLiteError("base-mode guidance needs negative embeddings")
+            neg, neg_mask = self.pad_text(negative_embeds, negative_mask)
+        unet = self.graphs["unet"]
+
+        def call(x, t, e, m, c):
+            return unet(np.concatenate([x, c], axis=3), np.array([t], np.float32), e, m, self.time_ids)
+
+        def velocity(x, t):
+            v_text = call(x, t, embeds, mask, cond)
+            if not guided:
+                return v_text
+            if source is None:
+                v_uncond = call(x, t, neg, neg_mask, cond)
+                return v_uncond + guidance * (v_text - v_uncond)
+            v_uncond = call(x, t, neg, neg_mask, np.zeros_like(cond))
+            v_image = call(x, t, neg, neg_mask, cond)
+            return v_uncond + guidance * (v_text - v_image) + image_guidance * (v_image - v_uncond)
+
+        sigmas = flow_sigmas(steps, self.latent_shape[2], self.latent_shape[3], self.manifest["scheduler"])
+        latents = euler_loop(velocity, latents, sigmas, self.manifest["scheduler"].get("num_train_timesteps", 1000))
+        return latents if output_type == "latent" else self.decode(latents)
+
+    def generate(self, prompt_embeds, prompt_mask=None, **kwargs):
+        return self.sample(prompt_embeds, prompt_mask, **kwargs)
+
+    def edit(self, source: Image.Image, prompt_embeds, prompt_mask=None, **kwargs):
+        return self.sample(prompt_embeds, prompt_mask, source=source, **kwargs)

@@ -1,0 +1,66 @@
+"""Pipeline-like callables for each deployment runtime, so evaluators can score what ships.
+
+`runtime_pipeline(pipe, "onnx", folder)` returns an object called like `DreamLitePipeline`
+(`prompt`, `image`, `generator`, `num_inference_steps`, `output_type`) whose images come from the exported
+graphs: the text encoder runs in PyTorch on the host (on a device the embeddings are pre-computed), the
+noise is drawn from the same torch generators as the PyTorch pipeline, and everything else is the
+device runner. Scores of the runtimes are then directly comparable with the fp32 pipeline's.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from diffusers.pipelines.dreamlite.pipeline_output import DreamLitePipelineOutput
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+
+from ..errors import DreamLiteError
+from .runtime import DeviceRunner
+
+RUNTIMES = ("pytorch", "onnx", "onnx-int8", "executorch", "executorch-int8")
+
+
+class RuntimePipeline:
+    def __init__(self, pipe, runner: DeviceRunner):
+        self.pipe, self.runner = pipe, runner
+
+    def __call__(self, prompt, image=None, generator=None, num_inference_steps=None, negative_prompt=None,
+                 guidance_scale=3.5, image_guidance_scale=1.5, output_type="pil", **_):
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        images = None if image is None else ([image] if isinstance(image, Image.Image) else list(image))
+        generators = generator if isinstance(generator, list) else [generator] * len(prompts)
+        task = "generate" if images is None else "edit"
+        guided = self.runner.manifest["mode"] == "base"
+        out = []
+        for i, text in enumerate(prompts):
+            source = None if images is None else images[i].convert("RGB")
+            embeds, mask, neg, neg_mask = self.pipe.encode_prompt(
+                [text], task, None if source is None else [source], negative_prompt, guided)
+            latents = randn_tensor(self.runner.latent_shape, generator=generators[i], dtype=torch.float32)
+            result = self.runner.sample(
+                embeds.numpy(), mask.numpy(), source=source, latents=latents.numpy(), steps=num_inference_steps,
+                negative_embeds=None if neg is None else neg.numpy(),
+                negative_mask=None if neg_mask is None else neg_mask.numpy(),
+                guidance=guidance_scale, image_guidance=image_guidance_scale)
+            out.append(result if output_type == "pil" else np.asarray(result, np.float32) / 255.0)
+        return DreamLitePipelineOutput(images=out if output_type == "pil" else np.stack(out))
+
+
+def runtime_pipeline(pipe, runtime: str, folder: str | None = None, height: int | None = None,
+                     width: int | None = None, text_len: int = 64):
+    """A pipeline-like callable for `runtime`; exports into `folder` first unless it already holds an export."""
+    if runtime not in RUNTIMES:
+        raise DreamLiteError(f"unknown runtime {runtime!r}; choose one of: {', '.join(RUNTIMES)}")
+    if runtime == "pytorch":
+        return pipe
+    if folder is None:
+        raise DreamLiteError("give a folder for the exported graphs")
+    if not os.path.isfile(os.path.join(folder, "deploy.json")):
+        from .export import export_pipeline
+
+        name, _, quantize = runtime.partition("-")
+        export_pipeline(pipe, name, folder, quantize=quantize or None, height=height, width=width, text_len=text_len)
+    return RuntimePipeline(pipe, DeviceRunner(folder))
