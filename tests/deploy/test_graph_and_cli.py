@@ -55,10 +55,31 @@ def test_export_rejects_unsupported_combinations(capsys, model_dir, tmp_path):
 
 
 def test_speed_quick_smoke(capsys):
-    assert main(["speed", "--quick", "--json", "--paths", "diffusers-fp32,bf16"]) == 0
+    assert main(["speed", "--quick", "--json", "--paths", "diffusers-fp32"]) == 0  # one subprocess: keep CI fast
     report = json.loads(capsys.readouterr().out)
-    rows = {r["path"]: r for r in report["unet"]}
-    assert rows["diffusers-fp32"]["speedup"] == 1.0
-    assert rows["bf16"]["median_s"] > 0 and rows["bf16"]["peak_rss_mib"] > 50
+    (row,) = report["unet"]
+    assert row["path"] == "diffusers-fp32" and row["speedup"] == 1.0
+    assert row["median_s"] > 0 and row["peak_rss_mib"] > 50 and row["gflops_per_s"] > 0
     assert report["model"]["flops"] > 0 and report["matmul_peak_gflops"]["fp32"] > 0
     assert main(["speed", "--quick", "--paths", "nope"]) == 2
+
+
+def test_quantize_w8a8_roundtrip(capsys, model_dir, tmp_path, minilm_pipe):
+    from safetensors import safe_open
+
+    from dreamlite.deploy.quantize import load_quantized
+    from dreamlite.pipeline import generators_from_seeds
+
+    out = tmp_path / "q"
+    assert main(["quantize", "--model", str(model_dir), "--out", str(out), "--calibration-samples", "2",
+                 "--size", "32", "--text-len", "48"]) == 0
+    with safe_open(str(out / "unet" / "unet_w8a8.safetensors"), "pt") as f:
+        int8 = [k for k in f.keys() if k.endswith("_weight_qdata")]
+        assert int8 and all(f.get_tensor(k).dtype == torch.int8 for k in int8)
+    pipe = load_quantized(str(out))
+    assert type(pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2.to_q.weight).__name__ == "Int8Tensor"
+    kwargs = dict(prompt="a photo of a red circle", height=32, width=32, num_inference_steps=2, output_type="np")
+    got = pipe(generator=generators_from_seeds([0]), **kwargs).images
+    want = minilm_pipe(generator=generators_from_seeds([0]), **kwargs).images
+    err = np.abs(got - want).mean()
+    assert 0 < err < 0.05  # int8 changes the image, slightly

@@ -1,4 +1,4 @@
-"""`dreamlite export` and `dreamlite speed` (registered into the main parser by `dreamlite.cli`).
+"""`dreamlite quantize`, `dreamlite export` and `dreamlite speed` (registered into the main parser by `dreamlite.cli`).
 
 The speed benchmark is its own top-level command, `dreamlite speed`, so that `dreamlite bench` stays free
 for the evaluation suites.
@@ -18,6 +18,14 @@ def cmd_export(args):
     pipe = DreamLitePipeline.from_pretrained(args.model)
     export_pipeline(pipe, args.runtime, args.out, quantize=quantize, height=args.height, width=args.width,
                     text_len=args.text_len, calibration_samples=args.calibration_samples)
+    print(args.out)
+
+
+def cmd_quantize(args):
+    from .quantize import quantize_model
+
+    quantize_model(args.model, args.out, calibration_samples=args.calibration_samples, size=args.size,
+                   text_len=args.text_len)
     print(args.out)
 
 
@@ -41,6 +49,16 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--text-len", type=int, default=64, help="static number of text tokens (padding is masked)")
     p.add_argument("--calibration-samples", type=int, default=8, help="Shapes samples for int8 calibration")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("quantize", help="W8A8 U-Net (static activation scales) for the PyTorch path",
+                       description="Quantise the U-Net to int8 weights and activations, calibrated on Shapes samples; "
+                                   "writes a model folder (safetensors) that dreamlite.deploy.quantize.load_quantized reads.")
+    p.add_argument("--model", default=None, help="model folder or shipped name")
+    p.add_argument("--out", required=True, help="output model folder")
+    p.add_argument("--calibration-samples", type=int, default=8)
+    p.add_argument("--size", type=int, default=None, help="calibration resolution (default: model resolution)")
+    p.add_argument("--text-len", type=int, default=64)
+    p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("speed", help="CPU speed benchmark of every deployment path",
                        description="The paper U-Net at 1024x1024 in every path, side by side, as ratios to diffusers' "
