@@ -9,6 +9,7 @@ support (tensor metadata as JSON, no pickle) and loaded with `load_quantized`.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -64,12 +65,14 @@ def quantize_model(model: str | None, out: str, calibration_samples: int = 8, si
     pipe = DreamLitePipeline.from_pretrained(model)
     size = size or pipe.default_resolution
     batches = [b["unet"] for b in calibration_batches(pipe, calibration_samples, size, size, text_len)]
+    float_unet = copy.deepcopy(pipe.unet)
     layers = quantize_unet_w8a8(pipe.unet, batches)
     if os.path.exists(out):
         shutil.rmtree(out)
-    DreamLitePipeline(vae=pipe.vae, unet=_float_twin(pipe.unet), scheduler=pipe.scheduler, mode=pipe.config.mode,
+    # diffusers writes the folder layout (model_index, configs); the int8 file then replaces the float weights.
+    DreamLitePipeline(vae=pipe.vae, unet=float_unet, scheduler=pipe.scheduler, mode=pipe.config.mode,
                       text_encoder_name=pipe.config.text_encoder_name).save_pretrained(out)
-    os.remove(os.path.join(out, "unet", "diffusion_pytorch_model.safetensors"))  # the int8 file replaces it
+    os.remove(os.path.join(out, "unet", "diffusion_pytorch_model.safetensors"))
     tensors, metadata = flatten_tensor_state_dict(pipe.unet.state_dict())
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, "unet", QUANT_FILE), metadata=metadata)
     with open(os.path.join(out, QUANT_INFO), "w") as f:
@@ -77,14 +80,6 @@ def quantize_model(model: str | None, out: str, calibration_samples: int = 8, si
                             "calibration_samples": calibration_samples, "resolution": size}}, f, indent=2)
     log(f"quantised {layers} Linear layers of the U-Net (W8A8, static activation scales) -> {out}")
     return out
-
-
-def _float_twin(unet):
-    """An empty float U-Net of the same config (only its config is saved; weights are in the int8 file)."""
-    from diffusers import DreamLiteUNetModel
-
-    with torch.device("meta"):
-        return DreamLiteUNetModel.from_config(unet.config)
 
 
 def load_quantized(path: str):
