@@ -14,7 +14,6 @@ import shutil
 import subprocess
 
 import torch
-from diffusers import AutoencoderTiny
 
 from dreamlite.models.registry import SHIPPED_DIR
 from dreamlite.pipeline import DreamLitePipeline
@@ -31,6 +30,10 @@ def main():
     args = ap.parse_args()
     pipe = DreamLitePipeline.from_pretrained(args.model)
     if args.vae:
+        from diffusers import (
+            AutoencoderTiny,  # after dreamlite, which quiets diffusers' optional-backend warnings
+        )
+
         sub = os.path.join(args.vae, "vae")
         pipe.vae = AutoencoderTiny.from_pretrained(sub if os.path.isdir(sub) else args.vae, use_safetensors=True)
     pipe.unet.to(torch.float16)

@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
 
-    for name, register in _extra_commands():
+    for _, register in _extra_commands():
         register(sub)
     return parser
 

@@ -113,12 +113,13 @@ class DreamLitePipeline(DiffusionPipeline):
 
             kwargs["processor"] = Qwen3VLImageOnlyProcessor.from_pretrained(os.path.join(path, "processor"))
         kwargs.setdefault("use_safetensors", True)  # never unpickle weights
-        kwargs.setdefault("torch_dtype", torch.float32)  # shipped weights are fp16 on disk; CPUs compute in fp32
+        if "torch_dtype" not in kwargs:  # diffusers' deprecated spelling; `dtype` is current
+            kwargs.setdefault("dtype", torch.float32)  # shipped weights are fp16 on disk; CPUs compute in fp32
         try:
             pipe = super().from_pretrained(path, **kwargs)
         except DreamLiteError:
             raise
-        except (OSError, ValueError, RuntimeError, KeyError, TypeError, EnvironmentError) as e:
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DreamLiteError(f"cannot load model from {path}: {reason}") from None
         pipe.check_components()

@@ -4,7 +4,7 @@ A sample is a dict: `image` (target, float tensor [3, H, W] in [-1, 1]), `source
 absent for text-to-image), `text` (caption or instruction), `task` ("generate" or "edit"), `key` (unique id).
 """
 
-from .sharding import shard_info
 from .shapes import ShapesStream
+from .sharding import shard_info
 
 __all__ = ["ShapesStream", "shard_info"]

@@ -1,0 +1,35 @@
+"""The shipped default model: small fp16 files in the package, loadable by name, generates and edits."""
+
+import os
+
+import numpy as np
+import torch
+
+from dreamlite.cli import main
+from dreamlite.models.registry import SHIPPED_DIR, default_model, shipped_models
+
+
+def test_shapes_base_is_shipped_small_and_default():
+    assert "shapes-base" in shipped_models() and default_model() in shipped_models()
+    for root, _, files in os.walk(os.path.join(SHIPPED_DIR, "shapes-base")):
+        for f in files:
+            assert os.path.getsize(os.path.join(root, f)) < 25 * 2**20, f
+            assert not f.endswith((".bin", ".pt", ".ckpt")), f"pickled weights shipped: {f}"
+
+
+def test_shapes_base_generates_and_edits_from_the_cli(tmp_path):
+    from PIL import Image
+
+    x, y = tmp_path / "x.png", tmp_path / "y.png"
+    assert main(["generate", "a photo of a red circle left of a blue square", "-o", str(x), "--steps", "6"]) == 0
+    assert main(["edit", str(x), "make the red circle green", "-o", str(y), "--steps", "6"]) == 0
+    a, b = np.asarray(Image.open(x)), np.asarray(Image.open(y))
+    assert a.shape == b.shape == (128, 128, 3) and a.std() > 0
+
+
+def test_shipped_weights_compute_in_fp32():
+    from dreamlite.pipeline import DreamLitePipeline
+
+    pipe = DreamLitePipeline.from_pretrained("shapes-base")
+    assert pipe.unet.dtype == torch.float32 and pipe.vae.dtype == torch.float32
+    assert pipe.config.text_encoder_name == "minilm" and pipe.config.mode == "base"
