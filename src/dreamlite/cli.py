@@ -18,21 +18,6 @@ EXIT_USER_ERROR = 2
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _atomic_save_image(image, path: str):
-    """Write next to the target then rename, so an interrupted run never leaves a partial image."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=suffix, prefix=".tmp-")
-    os.close(fd)
-    try:
-        image.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def output_paths(out: str, n: int) -> list[str]:
     """OUT.png for one image, OUT-0.png ... OUT-(n-1).png for several."""
     if n == 1:
@@ -71,6 +56,7 @@ def _load_embeds(path: str) -> dict:
 
 
 def _sample(args, image=None):
+    from .image_io import save_image_atomic
     from .pipeline import check_size, generators_from_seeds
 
     if args.prompt is None and args.embeds is None:
@@ -104,7 +90,7 @@ def _sample(args, image=None):
         **embeds,
     )
     for im, path in zip(result.images, paths):
-        _atomic_save_image(im, path)
+        save_image_atomic(im, path)
         print(path)
 
 

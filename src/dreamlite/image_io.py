@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -45,3 +46,18 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise DreamLiteError(f"not an image file (unrecognised format): {path}") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DreamLiteError(f"cannot read image {path}: {str(e).splitlines()[0] or 'corrupt or truncated'}") from None
+
+
+def save_image_atomic(image: Image.Image, path: str | os.PathLike):
+    """Write next to the target then rename, so an interrupted run never leaves a partial image."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=os.path.splitext(path)[1] or ".png", prefix=".tmp-")
+    os.close(fd)
+    try:
+        image.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

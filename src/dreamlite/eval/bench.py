@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from tqdm.auto import tqdm
 
 from ..data.sharding import distributed_rank_and_size
 from ..errors import DreamLiteError
+from ..image_io import save_image_atomic
 from ..pipeline import generators_from_seeds
 from .layout import Problems, check_edit_entry, read_edits, read_jsonl, sample_folder, sample_path
 
@@ -29,18 +29,6 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     if not 0 <= k < n:
         raise DreamLiteError(f"--shard {text}: need 0 <= K < N")
     return k, n
-
-
-def _save_atomic(image, path: str):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".png", prefix=".tmp-")
-    os.close(fd)
-    try:
-        image.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _chunks(items, n):
@@ -75,7 +63,7 @@ def bench_prompts(pipe, metadata: str, out: str, images_per_prompt: int = 4, see
                       generator=generators_from_seeds(seeds), **sampling).images
         for (_, _, paths), group in zip(chunk, _chunks(images, images_per_prompt)):
             for image, path in zip(group, paths):
-                _save_atomic(image, path)
+                save_image_atomic(image, path)
         bar.update(len(chunk))
     bar.close()
     return {"prompts": len(records), "generated": len(todo), "skipped": sum(i % n == k for i in range(len(records))) - len(todo),
@@ -112,7 +100,7 @@ def bench_edits(pipe, edits_file: str, images_root: str, out: str, seed: int = 0
         images = pipe([p for _, _, p, _ in chunk], image=[s for _, _, _, s in chunk],
                       generator=generators_from_seeds([seed + i for i, _, _, _ in chunk]), **sampling).images
         for (_, key, _, _), image in zip(chunk, images):
-            _save_atomic(image, os.path.join(out, f"{key}.png"))
+            save_image_atomic(image, os.path.join(out, f"{key}.png"))
         bar.update(len(chunk))
     bar.close()
     return {"edits": len(edits), "problems": problems.summary()}
