@@ -30,9 +30,8 @@ def main():
     args = ap.parse_args()
     pipe = DreamLitePipeline.from_pretrained(args.model)
     if args.vae:
-        from diffusers import (
-            AutoencoderTiny,  # after dreamlite, which quiets diffusers' optional-backend warnings
-        )
+        # Imported after dreamlite, which quiets diffusers' optional-backend warnings.
+        from diffusers import AutoencoderTiny
 
         sub = os.path.join(args.vae, "vae")
         pipe.vae = AutoencoderTiny.from_pretrained(sub if os.path.isdir(sub) else args.vae, use_safetensors=True)

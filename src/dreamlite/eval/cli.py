@@ -54,6 +54,7 @@ def cmd_suite(args):
 def _score(kind: str, out: str, report_dir: str | None, **kw) -> dict:
     from .denseeval import score_dense
     from .editeval import score_imgedit
+    from .layout import read_edits
     from .report import write_report
     from .shapeeval import score_geneval
 
@@ -65,7 +66,7 @@ def _score(kind: str, out: str, report_dir: str | None, **kw) -> dict:
     else:
         result = score_imgedit(out, kw["edits"], kw["images"], kw["truth"], kw["min_psnr"])
         title = "EditEval (ImgEdit categories)"
-        edits = json.load(open(kw["edits"]))
+        edits = read_edits(kw["edits"])
 
         def source_of(row):
             return os.path.join(kw["images"], edits[row["key"]]["id"])

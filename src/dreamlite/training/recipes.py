@@ -3,7 +3,7 @@
 `tpj` is DreamLite's task-progressive joint pretraining (VAE, then text-to-image, then editing, then both);
 `t2i-joint` skips the editing-only stage (the paper's Table 2 ablation). A recipe run writes one folder per
 stage under `--out` (`<out>/<stage>/model` is that stage's model folder) and a `recipe.json` with the wall
-time and step count of every stage. A finished stage is skipped when the recipe is run again, so one
+time and step count of every stage and the wall time since the recipe was first launched. A finished stage is skipped when the recipe is run again, so one
 `--resume latest` continues an interrupted recipe exactly where it stopped.
 """
 
