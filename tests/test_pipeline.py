@@ -72,7 +72,8 @@ def test_callback_sees_every_step(minilm_pipe):
     seen = []
     minilm_pipe(prompt="a", height=32, width=32, num_inference_steps=3, output_type="latent",
                 callback_on_step_end=lambda pipe, i, t, d: seen.append((i, d["latents"].shape)))
-    assert [i for i, _ in seen] == [0, 1, 2] and seen[0][1] == (1, 4, 4, 4)
+    side = 32 // minilm_pipe.vae_scale_factor
+    assert [i for i, _ in seen] == [0, 1, 2] and seen[0][1] == (1, 4, side, side)
 
 
 def test_mobile_mode_ignores_guidance(minilm_parts):

@@ -23,8 +23,11 @@ def test_shapes_base_generates_and_edits_from_the_cli(tmp_path):
     x, y = tmp_path / "x.png", tmp_path / "y.png"
     assert main(["generate", "a photo of a red circle left of a blue square", "-o", str(x), "--steps", "6"]) == 0
     assert main(["edit", str(x), "make the red circle green", "-o", str(y), "--steps", "6"]) == 0
+    from dreamlite.pipeline import DreamLitePipeline
+
+    side = DreamLitePipeline.from_pretrained("shapes-base").default_resolution
     a, b = np.asarray(Image.open(x)), np.asarray(Image.open(y))
-    assert a.shape == b.shape == (128, 128, 3) and a.std() > 0
+    assert a.shape == b.shape == (side, side, 3) and a.std() > 0
 
 
 def test_shipped_weights_compute_in_fp32():

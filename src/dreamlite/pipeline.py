@@ -41,7 +41,7 @@ def calculate_shift(seq_len: int, base_len=256, max_len=4096, base_shift=0.5, ma
 
 
 def check_size(height, width, multiple: int = 16):
-    """Sizes are multiples of 2x the VAE factor (the U-Net halves the latent twice) and not absurd."""
+    """Sizes are multiples of 16 (a whole latent grid for the 4x and 8x VAEs that the U-Net can halve) and not absurd."""
     for name, side in (("height", height), ("width", width)):
         if not isinstance(side, int) or side <= 0 or side % multiple:
             raise DreamLiteError(f"{name} must be a positive multiple of {multiple}, got {side}")
@@ -152,7 +152,7 @@ class DreamLitePipeline(DiffusionPipeline):
         return int(self.unet.config.sample_size) * self.vae_scale_factor
 
     def check_inputs(self, prompts, images, height, width, prompt_embeds, num_images_per_prompt):
-        check_size(height, width, self.vae_scale_factor * 2)
+        check_size(height, width)
         if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
             raise DreamLiteError(f"num_images_per_prompt must be a positive integer, got {num_images_per_prompt}")
         if prompt_embeds is None:
@@ -201,7 +201,7 @@ class DreamLitePipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------ latents
     def prepare_latents(self, batch_size, height, width, generator, latents=None):
-        shape = (batch_size, self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        shape = (batch_size, self.unet.config.out_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
         if latents is not None:
             if tuple(latents.shape) != shape:
                 raise DreamLiteError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
@@ -231,8 +231,11 @@ class DreamLitePipeline(DiffusionPipeline):
         return self.scheduler.timesteps
 
     def predict_velocity(self, latents, cond_latents, t, embeds, mask, time_ids):
-        """One U-Net call on the (target | condition) canvas; returns the left (target) half."""
-        canvas = torch.cat([latents, cond_latents], dim=3)
+        """One U-Net call on the (target | condition) canvas; returns the left (target) half.
+
+        A U-Net trained with channel conditioning (the Pix2Pix-style ablation) gets them stacked by channels."""
+        channels = self.unet.config.in_channels == 2 * self.unet.config.out_channels
+        canvas = torch.cat([latents, cond_latents], dim=1 if channels else 3)
         out = self.unet(
             canvas,
             timestep=t.expand(canvas.shape[0]).to(canvas.dtype),

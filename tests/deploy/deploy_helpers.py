@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-SIZE = 32  # image side: 4x4 latent, 4x8 canvas; keeps every export and runtime check fast
+from dreamlite.models.presets import get_preset
+
+SIZE = 32  # image side: a small latent canvas keeps every export and runtime check fast
+LATENT = SIZE // 2 ** (len(get_preset("tiny").vae["encoder_block_out_channels"]) - 1)
 
 
 def noise(seed=3):
-    return torch.randn(1, 4, SIZE // 8, SIZE // 8, generator=torch.Generator().manual_seed(seed))
+    return torch.randn(1, 4, LATENT, LATENT, generator=torch.Generator().manual_seed(seed))
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,6 +12,7 @@ from dreamlite.cli import main
 from dreamlite.deploy.flow import flow_sigmas
 from dreamlite.deploy.graph import UNetStep, example_inputs, use_explicit_attention
 from dreamlite.models.presets import build_scheduler
+from dreamlite.models.vae import vae_scale_factor
 from dreamlite.pipeline import calculate_shift
 
 
@@ -27,7 +28,8 @@ def test_explicit_attention_matches_diffusers(minilm_parts, expand_kv):
         use_explicit_attention(unet, expand_kv=expand_kv)
         got = step(*inputs)
     assert {type(p).__name__ for p in unet.attn_processors.values()} == {"ExplicitAttnProcessor"}
-    assert got.shape == (1, 4, 4, 4)  # the target (left) half of the 4x8 canvas
+    side = 32 // vae_scale_factor(minilm_parts["vae"])
+    assert got.shape == (1, 4, side, side)  # the target (left) half of the side x 2*side canvas
     assert torch.allclose(got, want, atol=1e-5, rtol=1e-4)
     inputs[3][:, :3] = 0  # masking tokens changes the output: the mask reaches the explicit attention
     with torch.no_grad():

@@ -192,7 +192,8 @@ def test_generator_training_trajectory_is_the_mobile_pipeline(task, minilm_parts
     pipe = DreamLitePipeline(**minilm_parts, mode="mobile", text_encoder_name="minilm")
     pipe.set_progress_bar_config(disable=True)
     source = source_image.resize((32, 32))
-    noise = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    side = 32 // pipe.vae_scale_factor
+    noise = torch.randn(1, 4, side, side, generator=torch.Generator().manual_seed(0))
     prompt = "make the red circle blue" if task == "edit" else "a photo of two stars"
     expected = pipe(prompt, image=source if task == "edit" else None, height=32, width=32, latents=noise,
                     output_type="latent").images
@@ -200,7 +201,7 @@ def test_generator_training_trajectory_is_the_mobile_pipeline(task, minilm_parts
     batch = {"text": [prompt], "task": [task], "is_edit": torch.tensor([task == "edit"]), "source": pixels,
              "image": torch.zeros(1, 3, 32, 32)}
     c = encode_batch(_encoder(minilm_parts), pipe.vae, batch, "cpu")
-    sigmas = sampling_sigmas(dict(pipe.scheduler.config), 4, 4, 4)
+    sigmas = sampling_sigmas(dict(pipe.scheduler.config), 4, side, side)
     with torch.no_grad():
         ours = generator_x0(pipe.unet, noise, c, sigmas, step=3, grad=False)
     assert torch.allclose(ours, expected, atol=1e-4), (ours - expected).abs().max()

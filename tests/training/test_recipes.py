@@ -11,7 +11,7 @@ from dreamlite.training.recipes import plan, run_recipe
 MICRO = ["data.size=32", "optim.batch_size=2", "optim.steps=2", "optim.warmup_steps=1", "log.checkpoint_every=1",
          "unet_overrides={block_out_channels: [32, 64, 64], attention_head_dim: [1, 2, 2], "
          "transformer_layers_per_block: [1, 1, 1], cross_attention_dim: 64}",
-         "vae_overrides={encoder_block_out_channels: [8, 8, 8, 8], decoder_block_out_channels: [8, 8, 8, 8]}"]
+         "vae_overrides={encoder_block_out_channels: [8, 8, 8], decoder_block_out_channels: [8, 8, 8]}"]
 
 
 def test_tpj_plan_chains_stages(tmp_path):

@@ -194,7 +194,7 @@ def export_pipeline(pipe, runtime: str, out: str, quantize: str | None = None, h
 
     height = height or pipe.default_resolution
     width = width or pipe.default_resolution
-    check_size(height, width, pipe.vae_scale_factor * 2)
+    check_size(height, width)
     if text_len < 1:
         raise DreamLiteError(f"--text-len must be positive, got {text_len}")
     os.makedirs(out, exist_ok=True)

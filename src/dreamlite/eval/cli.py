@@ -91,9 +91,9 @@ def cmd_evaluate(args):
     from .suite import build_suite
 
     suite = args.suite or os.path.join(args.out, "suite")
-    if not os.path.isfile(os.path.join(suite, "geneval.jsonl")):
-        build_suite(suite, seed=args.seed)
     pipe, sampling = _pipe(args), _sampling(args)
+    if not os.path.isfile(os.path.join(suite, "geneval.jsonl")):  # edit sources at the size the model works at
+        build_suite(suite, seed=args.seed, size=args.size or pipe.default_resolution)
     start = time.time()
     bench_prompts(pipe, os.path.join(suite, "geneval.jsonl"), os.path.join(args.out, "geneval"), args.images_per_prompt,
                   args.seed, args.batch_size, **sampling)

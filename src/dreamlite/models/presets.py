@@ -91,10 +91,13 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny",
         unet=_TINY_UNET,
-        vae={"encoder_block_out_channels": (32, 32, 32, 32), "decoder_block_out_channels": (32, 32, 32, 32)},
+        # A 4x (not 8x) tiny VAE: flat-colour shapes at 64 px need the spatial detail, and a 16x16 latent keeps
+        # the U-Net's cost the same as 128 px through an 8x VAE while the VAE trains 4x faster.
+        vae={"encoder_block_out_channels": (32, 32, 32), "decoder_block_out_channels": (32, 32, 32),
+             "num_encoder_blocks": (1, 3, 3), "num_decoder_blocks": (3, 3, 1)},
         text_encoder="minilm",
-        resolution=128,
-        description="Same architecture family, a few M parameters, trains on a 2-core CPU (MiniLM, 128 px).",
+        resolution=64,
+        description="Same architecture family, a few M parameters, trains on a 2-core CPU (MiniLM, 64 px, 4x VAE).",
     ),
 }
 
