@@ -52,3 +52,14 @@ def test_imagefolder_reports_bad_items_and_goes_on(tmp_path):
     items = list(dataset)
     assert [i["task"] for i in items] == ["generate", "edit"]
     assert dataset.errors.count == 4
+
+
+def test_t2i_stream_covers_every_prompt_family():
+    from dreamlite.world.captions import CATEGORIES
+
+    samples = [shapes_sample(2, i, "t2i", 64) for i in range(64)]
+    assert {s["category"] for s in samples} == set(CATEGORIES)
+    counting = [s for s in samples if s["category"] == "counting"]
+    words = {"one": 1, "two": 2, "three": 3, "four": 4}
+    for s in counting:  # the picture holds exactly the number the prompt names
+        assert len(s["scene"]["objects"]) == words[s["text"].split()[3]], s["text"]

@@ -13,14 +13,12 @@ import numpy as np
 import torch
 
 from ..errors import DreamLiteError
-from ..world.captions import GENEVAL_TAGS, dense_prompt, geneval_record, scene_for_record, training_caption
+from ..world.captions import CATEGORIES, generation_example
 from ..world.edits import EDIT_TYPES, sample_edit
 from ..world.render import render
-from ..world.scene import sample_scene
 from .shapes import ShapesStream
 from .transforms import to_tensor
 
-CATEGORIES = (*GENEVAL_TAGS, "dense", "caption")
 _SALT = 5  # keeps curated samples distinct from the pretraining stream's samples of the same seed
 
 
@@ -35,22 +33,6 @@ def check_selection(categories, edit_types, edit_fraction: float):
         unknown = [g for g in given if g not in known]
         if unknown:
             raise DreamLiteError(f"{name}: unknown {unknown[0]!r}; expected some of {', '.join(known)}")
-
-
-def generation_example(rng, category: str, size: int):
-    """(prompt, scene) of one category; GenEval tags use their templates with a scene that satisfies them."""
-    if category == "dense":
-        record, scene = dense_prompt(rng, size)
-        return record["prompt"], scene
-    if category == "caption":
-        scene = sample_scene(rng, size)
-        return training_caption(rng, scene), scene
-    while True:
-        record = geneval_record(rng, category)
-        try:
-            return record["prompt"], scene_for_record(rng, record, size, allow_held_out=False)
-        except RuntimeError:  # no room for this record at this size: draw another record
-            continue
 
 
 def curated_sample(seed: int, index: int, size: int, categories, edit_types, edit_fraction: float = 0.5) -> dict:

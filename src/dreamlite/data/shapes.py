@@ -13,10 +13,9 @@ import numpy as np
 import torch
 
 from ..errors import DreamLiteError
-from ..world.captions import training_caption
+from ..world.captions import CATEGORIES, generation_example
 from ..world.edits import sample_edit
 from ..world.render import render
-from ..world.scene import sample_scene
 from .sharding import shard_info
 from .transforms import to_tensor
 
@@ -29,9 +28,10 @@ def shapes_sample(seed: int, index: int, task: str, size: int, edit_fraction: fl
     if task == "joint":
         task = "edit" if rng.random() < edit_fraction else "t2i"
     key = f"{seed}-{index:09d}"
-    if task == "t2i":
-        scene = sample_scene(rng, size)
-        return {"image": render(scene), "text": training_caption(rng, scene), "task": "generate", "key": key,
+    if task == "t2i":  # every prompt family of the world equally often (GenEval tags, dense, free captions)
+        category = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+        text, scene = generation_example(rng, category, size)
+        return {"image": render(scene), "text": text, "task": "generate", "key": key, "category": category,
                 "scene": scene.to_dict()}
     case = sample_edit(rng, size)
     while case is None:  # an edit type that this source scene cannot take; draw again from the same rng

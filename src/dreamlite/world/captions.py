@@ -8,6 +8,7 @@ from .scene import Obj, Scene, place_object, random_background, random_kind
 from .spec import load_spec, with_article
 
 GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
+CATEGORIES = (*GENEVAL_TAGS, "dense", "caption")  # the world's prompt families, as training categories
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 
 
@@ -151,3 +152,22 @@ def training_caption(rng, scene: Scene) -> str:
     if scene.background != spec.default_background or rng.random() < 0.3:
         text += f" on a {scene.background} background"
     return text
+
+
+def generation_example(rng, category: str, size: int) -> tuple[str, Scene]:
+    """(prompt, scene) of one category: GenEval tags use their templates with a scene that satisfies them,
+    `dense` a dense prompt, `caption` a free caption of a random scene. Held-out pairs never appear."""
+    from .scene import sample_scene
+
+    if category == "dense":
+        record, scene = dense_prompt(rng, size)
+        return record["prompt"], scene
+    if category == "caption":
+        scene = sample_scene(rng, size)
+        return training_caption(rng, scene), scene
+    while True:
+        record = geneval_record(rng, category)
+        try:
+            return record["prompt"], scene_for_record(rng, record, size, allow_held_out=False)
+        except RuntimeError:  # no room for this record at this size: draw another record
+            continue
