@@ -48,3 +48,33 @@ def test_config_typos_are_errors():
         load_config(None, ["optim.lr=fast"])
     with pytest.raises(DreamLiteError, match="unknown stage"):
         load_config(None, ["stage=pretrain"])
+
+
+def test_channel_conditioning_ablation_trains_and_samples(tmp_path):
+    """The Pix2Pix-style arm: a spatial U-Net widened with zero input channels computes what it did before,
+    trains on (noisy, condition) channel stacks and samples through the same pipeline."""
+    import torch
+
+    from dreamlite.models.presets import build_unet
+    from dreamlite.pipeline import DreamLitePipeline
+    from dreamlite.training.objective import conditioning_of, widen_for_channel_conditioning
+
+    torch.manual_seed(0)
+    unet = build_unet("tiny", block_out_channels=(32, 64, 64), attention_head_dim=(1, 2, 2),
+                      transformer_layers_per_block=(1, 1, 1), cross_attention_dim=64).eval()
+    wide = widen_for_channel_conditioning(unet).eval()
+    assert conditioning_of(unet) == "spatial" and conditioning_of(wide) == "channel"
+    x, e = torch.randn(1, 4, 8, 8), torch.randn(1, 3, 384)
+    kw = dict(timestep=torch.tensor([500.0]), encoder_hidden_states=e, added_cond_kwargs={"time_ids": torch.tensor([[32.0, 32.0]])})
+    with torch.no_grad():
+        assert torch.allclose(unet(x, **kw).sample, wide(torch.cat([x, torch.zeros_like(x)], 1), **kw).sample, atol=1e-5)
+
+    Trainer(micro("edit", 4, "objective.conditioning=channel"), str(tmp_path), progress=False).train()
+    pipe = DreamLitePipeline.from_pretrained(str(tmp_path / "model"))
+    assert pipe.unet.config.in_channels == 8
+    from PIL import Image
+
+    image = pipe("make it red", image=Image.new("RGB", (32, 32), "white"), num_inference_steps=2, output_type="np").images[0]
+    assert image.shape == (32, 32, 3)
+    with pytest.raises(DreamLiteError, match="objective.conditioning=channel"):
+        Trainer(micro("edit", 1, f"init={tmp_path / 'model'}"), str(tmp_path / "again"), progress=False).train()

@@ -38,6 +38,27 @@ def in_context_canvas(noisy: torch.Tensor, condition: torch.Tensor, conditioning
     return torch.cat([noisy, condition], dim=3 if conditioning == "spatial" else 1)
 
 
+def conditioning_of(unet) -> str:
+    """A U-Net that takes twice the latent channels reads its condition Pix2Pix-style (channel concat)."""
+    return "channel" if unet.config.in_channels == 2 * unet.config.out_channels else "spatial"
+
+
+def widen_for_channel_conditioning(unet):
+    """InstructPix2Pix's initialisation: a spatial/T2I U-Net gets zero-weight input channels for the condition,
+    so it starts out computing exactly what it did before."""
+    from diffusers import DreamLiteUNetModel
+
+    if conditioning_of(unet) == "channel":
+        return unet
+    config = dict(unet.config)
+    config["in_channels"] = 2 * unet.config.in_channels
+    wide = DreamLiteUNetModel.from_config(config)
+    state = unet.state_dict()
+    state["conv_in.weight"] = torch.cat([state["conv_in.weight"], torch.zeros_like(state["conv_in.weight"])], dim=1)
+    wide.load_state_dict(state)
+    return wide
+
+
 def predict_velocity(unet, noisy, condition, sigmas, embeds, mask, time_ids, conditioning="spatial"):
     canvas = in_context_canvas(noisy, condition, conditioning)
     out = unet(canvas, timestep=sigmas * 1000.0, encoder_hidden_states=embeds, encoder_attention_mask=mask,

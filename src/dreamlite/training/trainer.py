@@ -29,7 +29,8 @@ from ..models.text_encoders import load_minilm, prompt_encoder_for, with_task_pr
 from ..models.vae import encode_latents
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .objective import dropout_masks, flow_matching_loss, sample_sigmas
+from .objective import (conditioning_of, dropout_masks, flow_matching_loss, sample_sigmas,
+                        widen_for_channel_conditioning)
 
 
 def build_dataset(cfg: TrainConfig, start: int):
@@ -58,8 +59,14 @@ def _load_vae(cfg: TrainConfig) -> AutoencoderTiny:
 
 def _load_unet(cfg: TrainConfig) -> DreamLiteUNetModel:
     if cfg.init and os.path.isdir(os.path.join(cfg.init, "unet")):
-        return DreamLiteUNetModel.from_pretrained(os.path.join(cfg.init, "unet"), use_safetensors=True)
-    return build_unet(cfg.preset, **cfg.unet_overrides)
+        unet = DreamLiteUNetModel.from_pretrained(os.path.join(cfg.init, "unet"), use_safetensors=True)
+    else:
+        unet = build_unet(cfg.preset, **cfg.unet_overrides)
+    if cfg.objective.conditioning == "channel":
+        return widen_for_channel_conditioning(unet)
+    if conditioning_of(unet) != "spatial":
+        raise DreamLiteError(f"{cfg.init} reads its condition by channels: set objective.conditioning=channel")
+    return unet
 
 
 class Trainer:
