@@ -21,6 +21,12 @@ from dreamlite.pipeline import DreamLitePipeline
 LIMIT_MB = 25
 
 
+def _relative(path: str) -> str:
+    """Repository-relative path, so provenance does not record one machine's layout."""
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True).stdout.strip()
+    return os.path.relpath(os.path.abspath(path), root or os.getcwd())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", help="trained model folder (diffusers layout)")
@@ -47,7 +53,7 @@ def main():
             size = os.path.getsize(os.path.join(root, f)) / 2**20
             if size > LIMIT_MB:
                 raise SystemExit(f"{f} is {size:.1f} MB, over the {LIMIT_MB} MB limit for shipped files")
-    provenance = {"source": os.path.abspath(args.model), "vae": args.vae and os.path.abspath(args.vae), "dtype": "float16",
+    provenance = {"source": _relative(args.model), "vae": args.vae and _relative(args.vae), "dtype": "float16",
                   "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()}
     if args.recipe:
         with open(args.recipe) as f:
