@@ -24,6 +24,7 @@ from PIL import Image
 
 from .errors import DreamLiteError
 from .image_io import to_rgb
+from .models.canvas import conditioning_of, in_context_canvas
 from .models.text_encoders import pad_states, prompt_encoder_for, with_task_prefix
 from .models.vae import decode_latents, encode_latents, vae_scale_factor
 
@@ -234,8 +235,7 @@ class DreamLitePipeline(DiffusionPipeline):
         """One U-Net call on the (target | condition) canvas; returns the left (target) half.
 
         A U-Net trained with channel conditioning (the Pix2Pix-style ablation) gets them stacked by channels."""
-        channels = self.unet.config.in_channels == 2 * self.unet.config.out_channels
-        canvas = torch.cat([latents, cond_latents], dim=1 if channels else 3)
+        canvas = in_context_canvas(latents, cond_latents, conditioning_of(self.unet))
         out = self.unet(
             canvas,
             timestep=t.expand(canvas.shape[0]).to(canvas.dtype),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..models.canvas import conditioning_of, in_context_canvas  # noqa: F401  (re-exported for training code)
+
 
 def sample_sigmas(n: int, generator: torch.Generator | None = None, mean: float = 0.0, std: float = 1.0,
                   shift: float = 1.0, device="cpu") -> torch.Tensor:
@@ -31,16 +33,6 @@ def dropout_masks(is_edit: torch.Tensor, generator: torch.Generator | None, p_te
     drop_text = drop_text | drop_both
     drop_image = (drop_image | drop_both) & is_edit.to(u.device)
     return drop_text, drop_image
-
-
-def in_context_canvas(noisy: torch.Tensor, condition: torch.Tensor, conditioning: str = "spatial") -> torch.Tensor:
-    """DreamLite's (target | condition) along width; 'channel' stacks them as Pix2Pix does (for ablations)."""
-    return torch.cat([noisy, condition], dim=3 if conditioning == "spatial" else 1)
-
-
-def conditioning_of(unet) -> str:
-    """A U-Net that takes twice the latent channels reads its condition Pix2Pix-style (channel concat)."""
-    return "channel" if unet.config.in_channels == 2 * unet.config.out_channels else "spatial"
 
 
 def widen_for_channel_conditioning(unet):

@@ -29,8 +29,13 @@ from ..models.text_encoders import load_minilm, prompt_encoder_for, with_task_pr
 from ..models.vae import encode_latents
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .objective import (conditioning_of, dropout_masks, flow_matching_loss, sample_sigmas,
-                        widen_for_channel_conditioning)
+from .objective import (
+    conditioning_of,
+    dropout_masks,
+    flow_matching_loss,
+    sample_sigmas,
+    widen_for_channel_conditioning,
+)
 
 
 def build_dataset(cfg: TrainConfig, start: int):

@@ -1,0 +1,18 @@
+"""How a U-Net reads its condition: DreamLite's (target | condition) canvas, or Pix2Pix-style channel stacking.
+
+One definition for training, sampling and the ablation, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def conditioning_of(unet) -> str:
+    """A U-Net that takes twice the latent channels reads its condition by channels (the ablation arm)."""
+    return "channel" if unet.config.in_channels == 2 * unet.config.out_channels else "spatial"
+
+
+def in_context_canvas(noisy: torch.Tensor, condition: torch.Tensor, conditioning: str = "spatial") -> torch.Tensor:
+    """DreamLite's (target | condition) along width; 'channel' stacks them as Pix2Pix does (for ablations)."""
+    return torch.cat([noisy, condition], dim=3 if conditioning == "spatial" else 1)
