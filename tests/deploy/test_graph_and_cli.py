@@ -57,13 +57,30 @@ def test_export_rejects_unsupported_combinations(capsys, model_dir, tmp_path):
 
 
 def test_speed_quick_smoke(capsys):
-    assert main(["speed", "--quick", "--json", "--paths", "diffusers-fp32"]) == 0  # one subprocess: keep CI fast
+    assert main(["speed", "--quick", "--json", "--paths", "diffusers-fp32", "--sections", "unet,e2e"]) == 0
     report = json.loads(capsys.readouterr().out)
+    # End to end: diffusers' DreamLiteMobilePipeline and ours, same weights, both tasks timed.
+    assert [r["path"] for r in report["e2e"]] == ["diffusers-mobile", "project-bf16"]
+    assert all(r["generate_s"] > 0 and r["edit_s"] > 0 for r in report["e2e"])
+    assert report["e2e"][0]["generate_speedup"] == 1.0 and "arch" not in report  # quick mode skips SDXL
     (row,) = report["unet"]
     assert row["path"] == "diffusers-fp32" and row["speedup"] == 1.0
     assert row["median_s"] > 0 and row["peak_rss_mib"] > 50 and row["gflops_per_s"] > 0
     assert report["model"]["flops"] > 0 and report["matmul_peak_gflops"]["fp32"] > 0
     assert main(["speed", "--quick", "--paths", "nope"]) == 2
+    assert main(["speed", "--quick", "--sections", "unet,gpu"]) == 2
+
+
+def test_architecture_table_costs_match_published_sizes():
+    """Counted on the meta device: the configs are the published ones (390M, 2.57B, 0.59B parameters)."""
+    from dreamlite.deploy.bench_models import architecture_cost
+
+    costs = {name: architecture_cost(name) for name in ("dreamlite", "sdxl", "sana-0.6b")}
+    assert round(costs["dreamlite"]["params"] / 1e6) == 390
+    assert round(costs["sdxl"]["params"] / 1e7) == 257
+    assert round(costs["sana-0.6b"]["params"] / 1e7) == 59
+    # DreamLite's 2x-wide canvas at 1024 costs less than SDXL's U-Net and more than SANA's 32x-compressed latent.
+    assert costs["sana-0.6b"]["flops"] < costs["dreamlite"]["flops"] < costs["sdxl"]["flops"]
 
 
 def test_quantize_w8a8_roundtrip(capsys, model_dir, tmp_path, minilm_pipe):
@@ -85,3 +102,36 @@ def test_quantize_w8a8_roundtrip(capsys, model_dir, tmp_path, minilm_pipe):
     want = minilm_pipe(generator=generators_from_seeds([0]), **kwargs).images
     err = np.abs(got - want).mean()
     assert 0 < err < 0.05  # int8 changes the image, slightly
+    # The MiniLM text encoder: int8 weight-only, close to float, rebuilt from the folder without float weights.
+    assert type(pipe.text_encoder.encoder.layer[0].attention.self.query).__name__ == "QLinear"
+    info = json.loads((out / "quantization.json").read_text())["text_encoder"]
+    assert info["scheme"] == "int8" and info["layers"] > 30 and 0.99 < info["cosine_vs_float"] < 1.0
+
+
+def test_text_encoder_int4_groupwise_roundtrip(tmp_path):
+    """The Qwen3-VL path: 4-bit group-wise weights, packed two per byte, saved and reloaded exactly."""
+    import copy
+
+    from safetensors import safe_open
+
+    from dreamlite.deploy.quantize import (load_quantized_text_encoder, quantize_text_encoder,
+                                           save_quantized_text_encoder, text_encoder_agreement)
+    from dreamlite.errors import DreamLiteError
+    from dreamlite.models.text_encoders import prompt_encoder_for, tiny_qwen3vl
+
+    model, tokenizer, processor = tiny_qwen3vl(hidden_size=256)  # 256 inputs = two groups of 128
+    reference = prompt_encoder_for(copy.deepcopy(model), tokenizer, processor)
+    with pytest.raises(DreamLiteError, match="int3"):
+        quantize_text_encoder(model, "int3")
+    assert quantize_text_encoder(model, "int4") > 10
+    quantised = prompt_encoder_for(model, tokenizer, processor)
+    texts = ["a photo of a red circle", "two blue squares left of a green triangle"]
+    assert 0.95 < text_encoder_agreement(reference, quantised, texts) < 1.0
+    save_quantized_text_encoder(model, str(tmp_path / "te"))
+    with safe_open(str(tmp_path / "te" / "model.safetensors"), "pt") as f:
+        name = "model.language_model.layers.0.mlp.up_proj.weight._data._data"
+        assert f.get_tensor(name).dtype == torch.uint8  # packed nibbles
+        assert f.get_tensor(name).numel() == 512 * 256 // 2  # [512 x 256] weights, two 4-bit values per byte
+        assert f.get_tensor("model.language_model.layers.0.mlp.up_proj.weight._scale").shape[0] == 2 * 512  # per group
+    reloaded = prompt_encoder_for(load_quantized_text_encoder(str(tmp_path / "te")), tokenizer, processor)
+    assert text_encoder_agreement(quantised, reloaded, texts) > 0.99999

@@ -3,7 +3,8 @@
 Each path runs in its own subprocess (`python -m dreamlite.deploy.bench --worker PATH`), so its peak
 resident memory is its own and one path's caches or threads cannot speed up or slow down another. Times
 are medians of `--runs` forwards after one warm-up. FLOPs are counted once (torch's FlopCounterMode on the
-reference forward) and divided by each path's time: achieved GFLOP/s, against the measured matmul peaks.
+reference U-Net on the meta device) and divided by each path's time: achieved GFLOP/s, against the measured
+matmul peaks. The end-to-end and architecture sections are in `bench_models`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import sys
 import tempfile
 import time
 
+from .bench_models import ARCHITECTURES, E2E_PATHS, architecture_cost
+
 PATHS = ("diffusers-fp32", "explicit-attention-fp32", "bf16", "compiled-fp32", "onnxruntime-fp32", "onnxruntime-int8",
          "executorch-fp32", "executorch-int8")
 DEFAULT_PATHS = ("diffusers-fp32", "explicit-attention-fp32", "bf16", "compiled-fp32", "onnxruntime-fp32",
                  "onnxruntime-int8")  # ExecuTorch's XNNPACK lowering of the paper U-Net takes hours here
 TEXT_LEN = 64
+SECTIONS = ("unet", "e2e", "arch")
 
 
 def _setting(quick: bool) -> dict:
@@ -59,14 +63,6 @@ def worker(path: str, preset: str, size: int, runs: int) -> dict:
 
     unet, vae, step, inputs = _build(preset, size)
     result = {"path": path}
-    if path in ("flops", "diffusers-fp32"):  # counted on the reference forward, outside the timed runs
-        from torch.utils.flop_counter import FlopCounterMode
-
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            step(*inputs)
-        result.update(flops=counter.get_total_flops(), params=sum(p.numel() for p in unet.parameters()))
-        if path == "flops":
-            return result
     if path != "diffusers-fp32":
         use_explicit_attention(unet)
     if path in ("diffusers-fp32", "explicit-attention-fp32"):
@@ -129,6 +125,17 @@ def matmul_peaks(n: int = 2048, runs: int = 5) -> dict:
     return out
 
 
+def run_worker(name: str, preset: str, size: int, runs: int) -> dict:
+    """One measurement, by name: a U-Net path, `e2e:<path>` or `arch:<architecture>`."""
+    from .bench_models import architecture_worker, e2e_worker
+
+    if name.startswith("e2e:"):
+        return e2e_worker(name[4:], preset, size, runs)
+    if name.startswith("arch:"):
+        return architecture_worker(name[5:], size, runs)
+    return worker(name, preset, size, runs)
+
+
 def _run_worker(path: str, setting: dict, runs: int) -> dict:
     cmd = [sys.executable, "-m", "dreamlite.deploy.bench", "--worker", path, "--preset", setting["preset"],
            "--size", str(setting["size"]), "--runs", str(runs)]
@@ -141,7 +148,8 @@ def _run_worker(path: str, setting: dict, runs: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- report
-def run(quick: bool = False, runs: int = 3, paths=None, log=print) -> dict:
+def run(quick: bool = False, runs: int = 3, paths=None, sections=SECTIONS, log=print) -> dict:
+    """The U-Net table, then (by `sections`) the end-to-end loop and the architecture table."""
     setting = _setting(quick)
     runs = 1 if quick else runs
     paths = list(paths or DEFAULT_PATHS)
@@ -150,12 +158,12 @@ def run(quick: bool = False, runs: int = 3, paths=None, log=print) -> dict:
     report["matmul_peak_gflops"] = matmul_peaks(512 if quick else 2048)
     log(f"matmul peak (GFLOP/s): {report['matmul_peak_gflops']}")
     rows = []
-    for path in paths:
+    for path in paths if "unet" in sections else ():
         row = _run_worker(path, setting, runs)
         log(f"  {path}: {row.get('median_s', row.get('error'))}")
         rows.append(row)
-    counted = next((r for r in rows if "flops" in r), None) or _run_worker("flops", setting, runs)
-    report["model"] = {"flops": counted.get("flops"), "params": counted.get("params")}
+    report["model"] = {k: v for k, v in architecture_cost("dreamlite", setting["size"], setting["preset"]).items()
+                       if k in ("flops", "params")}
     flops = report["model"]["flops"]
     reference = next((r for r in rows if r["path"] == "diffusers-fp32" and "median_s" in r), None)
     for r in rows:
@@ -169,6 +177,23 @@ def run(quick: bool = False, runs: int = 3, paths=None, log=print) -> dict:
     if ok:
         best = max(ok, key=lambda r: r["speedup"])
         report["fastest"] = {"path": best["path"], "speedup": best["speedup"]}
+    if "e2e" in sections:
+        report["e2e"] = [_run_worker(f"e2e:{p}", setting, runs) for p in E2E_PATHS]
+        reference = report["e2e"][0]
+        for r in report["e2e"]:
+            for task in ("generate", "edit"):
+                if f"{task}_s" in r and f"{task}_s" in reference:
+                    r[f"{task}_speedup"] = round(reference[f"{task}_s"] / r[f"{task}_s"], 2)
+            log(f"  e2e {r['path']}: {r.get('generate_s', r.get('error'))}")
+    if "arch" in sections and not quick:  # SDXL alone needs ~10 GiB and a minute per forward
+        report["arch"] = []
+        for name in ARCHITECTURES:
+            row = _run_worker(f"arch:{name}", setting, 1)
+            if "median_s" in row:
+                row.update(params_m=round(row["params"] / 1e6, 1), gflop=round(row["flops"] / 1e9, 1),
+                           gflops_per_s=round(row["flops"] / row["median_s"] / 1e9, 1))
+            log(f"  arch {name}: {row.get('median_s', row.get('error'))}")
+            report["arch"].append(row)
     return report
 
 
@@ -188,23 +213,50 @@ def _machine() -> str:
     return f"{os.cpu_count()}-core {model}{memory}"
 
 
+def _cell(fmt: str, row: dict) -> str:
+    try:
+        return fmt.format(r=row)
+    except KeyError:  # e.g. no speed-up when the reference path failed
+        return "-"
+
+
+def _table(rows: list[dict], key: str, columns: list[tuple[str, str]]) -> list[str]:
+    """Fixed-width lines: header, then one row per result; `columns` are (header, format of the row dict).
+    A failed measurement prints its one-line reason instead."""
+    lines = [f"{key:<26}" + "".join(f" {header:>13}" for header, _ in columns)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r[key]:<26} failed: {r['error']}")
+            continue
+        cells = [_cell(fmt, r) for _, fmt in columns]
+        lines.append(f"{r[key]:<26}" + "".join(f" {c:>13}" for c in cells))
+    return lines
+
+
 def format_report(report: dict) -> str:
     m = report["model"]
-    lines = [f"dreamlite speed — {report['date']} — {report['machine']}",
-             f"U-Net forward, preset {report['preset']} at {report['resolution']}x{report['resolution']} "
-             f"({m.get('params', 0) / 1e6:.2f}M parameters, {m.get('flops', 0) / 1e9:.1f} GFLOP), median of "
-             f"{report['runs']} run(s)", "",
-             f"{'path':<26} {'median s':>9} {'vs diffusers':>13} {'GFLOP/s':>9} {'peak RSS MiB':>13}"]
-    for r in report["unet"]:
-        if "error" in r:
-            lines.append(f"{r['path']:<26} failed: {r['error']}")
-            continue
-        lines.append(f"{r['path']:<26} {r['median_s']:>9.3f} {r.get('speedup', float('nan')):>12.2f}x "
-                     f"{r.get('gflops_per_s', float('nan')):>9.1f} {r['peak_rss_mib']:>13.0f}")
+    size = f"{report['resolution']}x{report['resolution']}"
+    lines = [f"dreamlite speed — {report['date']} — {report['machine']}"]
+    if report["unet"]:
+        lines += [f"U-Net forward, preset {report['preset']} at {size} ({(m['params'] or 0) / 1e6:.2f}M parameters, "
+                  f"{(m['flops'] or 0) / 1e9:.1f} GFLOP), median of {report['runs']} run(s)", ""]
+        lines += _table(report["unet"], "path", [
+            ("median s", "{r[median_s]:.3f}"), ("vs diffusers", "{r[speedup]:.2f}x"),
+            ("GFLOP/s", "{r[gflops_per_s]:.1f}"), ("peak RSS MiB", "{r[peak_rss_mib]:.0f}")])
     peaks = report["matmul_peak_gflops"]
     lines += ["", "matmul peak of this CPU (GFLOP/s, 2048^3 GEMM): " + ", ".join(f"{k} {v}" for k, v in peaks.items())]
     if "fastest" in report:
         lines.append(f"fastest path: {report['fastest']['path']} ({report['fastest']['speedup']}x diffusers eager fp32)")
+    if report.get("e2e"):
+        lines += ["", f"End to end, 4 steps at {size}, pre-computed text embeddings (median of {report['runs']}):", ""]
+        lines += _table(report["e2e"], "path", [
+            ("generate s", "{r[generate_s]:.2f}"), ("speed-up", "{r[generate_speedup]:.2f}x"),
+            ("edit s", "{r[edit_s]:.2f}"), ("speed-up", "{r[edit_speedup]:.2f}x")])
+    if report.get("arch"):
+        lines += ["", f"Architectures at {size}, fp32 eager, one forward (random weights):", ""]
+        lines += _table(report["arch"], "arch", [
+            ("params M", "{r[params_m]:.1f}"), ("GFLOP", "{r[gflop]:.1f}"), ("latency s", "{r[median_s]:.2f}"),
+            ("GFLOP/s", "{r[gflops_per_s]:.1f}")])
     return "\n".join(lines)
 
 
@@ -216,7 +268,14 @@ def main(args):
         unknown = [p for p in paths if p not in PATHS]
         if unknown:
             raise DreamLiteError(f"unknown speed path {unknown[0]!r}; choose from: {', '.join(PATHS)}")
-    report = run(quick=args.quick, runs=args.runs, paths=paths, log=(lambda *a: None) if args.json else print)
+    sections = tuple(args.sections.split(",")) if getattr(args, "sections", None) else SECTIONS
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        from ..errors import DreamLiteError
+
+        raise DreamLiteError(f"unknown speed section {unknown[0]!r}; choose from: {', '.join(SECTIONS)}")
+    report = run(quick=args.quick, runs=args.runs, paths=paths, sections=sections,
+                 log=(lambda *a: None) if args.json else print)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
 
 
@@ -230,4 +289,4 @@ if __name__ == "__main__":
     if a.worker == "peaks":
         print(json.dumps(matmul_peaks()))
     else:
-        print(json.dumps(worker(a.worker, a.preset, a.size, a.runs)))
+        print(json.dumps(run_worker(a.worker, a.preset, a.size, a.runs)))

@@ -25,7 +25,7 @@ def cmd_quantize(args):
     from .quantize import quantize_model
 
     quantize_model(args.model, args.out, calibration_samples=args.calibration_samples, size=args.size,
-                   text_len=args.text_len)
+                   text_len=args.text_len, text_encoder=args.text_encoder)
     print(args.out)
 
 
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--calibration-samples", type=int, default=8, help="Shapes samples for int8 calibration")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("quantize", help="W8A8 U-Net (static activation scales) for the PyTorch path",
+    p = sub.add_parser("quantize", help="W8A8 U-Net and weight-only text encoder for the PyTorch path",
                        description="Quantise the U-Net to int8 weights and activations, calibrated on Shapes samples; "
                                    "writes a model folder (safetensors) that dreamlite.deploy.quantize.load_quantized reads.")
     p.add_argument("--model", default=None, help="model folder or shipped name")
@@ -58,6 +58,8 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--calibration-samples", type=int, default=8)
     p.add_argument("--size", type=int, default=None, help="calibration resolution (default: model resolution)")
     p.add_argument("--text-len", type=int, default=64)
+    p.add_argument("--text-encoder", choices=("auto", "int4", "int8", "none"), default="auto",
+                   help="weight-only text encoder quantisation (auto: int4 group-wise for Qwen3-VL, int8 for MiniLM)")
     p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("speed", help="CPU speed benchmark of every deployment path",
@@ -66,5 +68,8 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--quick", action="store_true", help="smoke test: small resolution, tiny preset, one run")
     p.add_argument("--runs", type=int, default=3, help="timed runs per path (median)")
-    p.add_argument("--paths", default=None, help="comma-separated subset of paths")
+    p.add_argument("--paths", default=None, help="comma-separated subset of U-Net paths")
+    p.add_argument("--sections", default=None,
+                   help="comma-separated subset of: unet (forward per path), e2e (4-step loop vs diffusers' "
+                        "DreamLiteMobilePipeline), arch (DreamLite vs SDXL vs SANA-0.6B); default all")
     p.set_defaults(func=cmd_speed)

@@ -87,6 +87,12 @@ def _export_onnx(module, inputs, name, path):
                           opset_version=ONNX_OPSET, dynamo=False, do_constant_folding=True)
 
 
+# Only the GEMM-like ops are quantised (W8A8 as in the paper); elementwise ops stay float. Calibration then
+# records just these ops' inputs: recording every intermediate of the paper U-Net at 1024 px (~20 GB)
+# was what killed the first int8 attempt.
+ONNX_INT8_OPS = ["Conv", "MatMul", "Gemm"]
+
+
 def _quantize_onnx(fp32_path, out_path, name, calibration):
     """Static W8A8 (QDQ, per-channel weights, activation ranges from the calibration set)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -100,12 +106,16 @@ def _quantize_onnx(fp32_path, out_path, name, calibration):
             return next(self.items, None)
 
     pre = out_path + ".pre.onnx"
+    large = os.path.getsize(fp32_path) > 2**30  # protobuf's 2 GB limit: keep big weights in a side file
     with _quiet():
-        quant_pre_process(fp32_path, pre, skip_symbolic_shape=True)
+        quant_pre_process(fp32_path, pre, skip_symbolic_shape=True, save_as_external_data=large)
         quantize_static(pre, out_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=ONNX_INT8_OPS, use_external_data_format=large,
                         extra_options={"ActivationSymmetric": True})
-    os.remove(pre)
+    for leftover in (pre, pre + ".data"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
 
 
 class OnnxGraph:
