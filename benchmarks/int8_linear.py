@@ -8,21 +8,16 @@ raw `torch._int_mm`: where int8 speed is lost on this CPU before a whole-U-Net p
 
 import argparse
 import copy
-import time
 
 import torch
 from torchao.quantization import (Int8DynamicActivationInt8WeightConfig, Int8StaticActivationInt8WeightConfig,
                                   PerRow, PerTensor, quantize_)
 
+from dreamlite.deploy.bench_models import median_time
+
 
 def median_ms(fn, runs=7):
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[runs // 2] * 1e3
+    return median_time(fn, runs)[0] * 1e3
 
 
 def main():

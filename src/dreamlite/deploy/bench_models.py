@@ -36,7 +36,7 @@ SANA_600M = dict(
 ARCHITECTURES = ("dreamlite", "sdxl", "sana-0.6b")
 
 
-def _median(fn, runs: int, warmup: bool = True) -> tuple[float, list[float]]:
+def median_time(fn, runs: int, warmup: bool = True) -> tuple[float, list[float]]:
     """Median of `runs` timed calls. Minute-long calls skip the warm-up: first-call overhead is noise there."""
     if warmup:
         fn()
@@ -113,7 +113,7 @@ def architecture_worker(name: str, size: int, runs: int) -> dict:
     torch.manual_seed(0)
     model, make_forward = architecture(name, size)
     with torch.no_grad():
-        result["median_s"], times = _median(make_forward("cpu"), runs, warmup=size < 512)
+        result["median_s"], times = median_time(make_forward("cpu"), runs, warmup=size < 512)
     result["times_s"] = [round(t, 3) for t in times]
     return result
 
@@ -163,8 +163,8 @@ def e2e_worker(kind: str, preset: str, size: int, runs: int) -> dict:
     else:
         raise ValueError(f"unknown end-to-end path {kind!r}")
     with torch.no_grad():
-        gen_s, gen_times = _median(generate, runs, warmup=size < 512)
-        edit_s, edit_times = _median(edit, runs, warmup=size < 512)
+        gen_s, gen_times = median_time(generate, runs, warmup=size < 512)
+        edit_s, edit_times = median_time(edit, runs, warmup=size < 512)
     return {"path": kind, "generate_s": gen_s, "edit_s": edit_s,
             "times_s": {"generate": [round(t, 3) for t in gen_times], "edit": [round(t, 3) for t in edit_times]}}
 
