@@ -10,8 +10,13 @@ import argparse
 import copy
 
 import torch
-from torchao.quantization import (Int8DynamicActivationInt8WeightConfig, Int8StaticActivationInt8WeightConfig,
-                                  PerRow, PerTensor, quantize_)
+from torchao.quantization import (
+    Int8DynamicActivationInt8WeightConfig,
+    Int8StaticActivationInt8WeightConfig,
+    PerRow,
+    PerTensor,
+    quantize_,
+)
 
 from dreamlite.deploy.bench_models import median_time
 

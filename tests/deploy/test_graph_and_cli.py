@@ -114,8 +114,12 @@ def test_text_encoder_int4_groupwise_roundtrip(tmp_path):
 
     from safetensors import safe_open
 
-    from dreamlite.deploy.quantize import (load_quantized_text_encoder, quantize_text_encoder,
-                                           save_quantized_text_encoder, text_encoder_agreement)
+    from dreamlite.deploy.quantize import (
+        load_quantized_text_encoder,
+        quantize_text_encoder,
+        save_quantized_text_encoder,
+        text_encoder_agreement,
+    )
     from dreamlite.errors import DreamLiteError
     from dreamlite.models.text_encoders import prompt_encoder_for, tiny_qwen3vl
 

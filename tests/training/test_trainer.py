@@ -55,9 +55,10 @@ def test_channel_conditioning_ablation_trains_and_samples(tmp_path):
     trains on (noisy, condition) channel stacks and samples through the same pipeline."""
     import torch
 
+    from dreamlite.models.canvas import conditioning_of
     from dreamlite.models.presets import build_unet
     from dreamlite.pipeline import DreamLitePipeline
-    from dreamlite.training.objective import conditioning_of, widen_for_channel_conditioning
+    from dreamlite.training.objective import widen_for_channel_conditioning
 
     torch.manual_seed(0)
     unet = build_unet("tiny", block_out_channels=(32, 64, 64), attention_head_dim=(1, 2, 2),

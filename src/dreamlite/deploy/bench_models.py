@@ -67,7 +67,11 @@ def architecture(name: str, size: int = 1024, preset: str = "paper"):
             return tuple(x.to(device) for x in unet_inputs)
 
         step = UNetStep(model)
-        return model, lambda device: (lambda args=inputs(device): step(*args))
+        def call(device):
+            args = inputs(device)
+            return lambda: step(*args)
+
+        return model, call
     if name == "sdxl":
         model = UNet2DConditionModel(**SDXL_UNET).eval()
         latent = size // 8

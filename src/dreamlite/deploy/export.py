@@ -89,9 +89,9 @@ def _export_onnx(module, inputs, name, path):
                           opset_version=ONNX_OPSET, dynamo=False, do_constant_folding=True)
 
 
-# Only the GEMM-like ops are quantised (W8A8 as in the paper); elementwise ops stay float. Calibration then
-# records just these ops' inputs: recording every intermediate of the paper U-Net at 1024 px (~20 GB)
-# was what killed the first int8 attempt.
+# Only the GEMM-like ops are quantised (W8A8 as in the paper); elementwise ops stay float, and calibration
+# records just these ops' inputs. (For the paper U-Net at 1024 px that is still more than 24 GB: see
+# docs/deployment.md.)
 ONNX_INT8_OPS = ["Conv", "MatMul", "Gemm"]
 
 

@@ -81,11 +81,11 @@ def save_quantized_text_encoder(text_encoder, directory: str, tokenizer=None) ->
 
     os.makedirs(directory, exist_ok=True)
     text_encoder.config.save_pretrained(directory)
-    state, seen = {}, {}
+    state, seen = {}, set()
     for name, tensor in text_encoder.state_dict().items():
-        if tensor.device.type != "meta" and tensor.data_ptr() in seen:  # a tied weight: `tie_weights` restores it
+        if tensor.data_ptr() in seen:  # a tied weight: `tie_weights` restores it
             continue
-        seen[tensor.data_ptr()] = name
+        seen.add(tensor.data_ptr())
         state[name] = tensor.contiguous()
     save_file(state, os.path.join(directory, "model.safetensors"))
     with open(os.path.join(directory, "quanto_qmap.json"), "w") as f:
@@ -112,11 +112,14 @@ def load_quantized_text_encoder(directory: str):
 @torch.no_grad()
 def text_encoder_agreement(reference, quantised, texts, task: str = "generate") -> float:
     """Mean cosine similarity of the per-token states of two encoders (same tokenizer) over `texts`."""
-    import torch.nn.functional as F
-
     a, mask = reference.encode(texts, task)
     b, _ = quantised.encode(texts, task)
-    cos = F.cosine_similarity(a, b, dim=-1)
+    return token_state_cosine(a, b, mask)
+
+
+def token_state_cosine(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean cosine similarity of two [B, L, D] state tensors over the unmasked tokens."""
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)
     return float((cos * mask).sum() / mask.sum())
 
 
@@ -162,12 +165,12 @@ def _quantize_pipeline_text_encoder(pipe, scheme: str, out: str, log) -> dict:
 
     model_type = pipe.text_encoder.config.model_type
     scheme = DEFAULT_TEXT_SCHEME.get(model_type, "int8") if scheme == "auto" else scheme
-    reference = prompt_encoder_for(copy.deepcopy(pipe.text_encoder), pipe.tokenizer, pipe.processor)
-    layers = quantize_text_encoder(pipe.text_encoder, scheme)
-    quantised = prompt_encoder_for(pipe.text_encoder, pipe.tokenizer, pipe.processor)
+    encoder = prompt_encoder_for(pipe.text_encoder, pipe.tokenizer, pipe.processor)
     rng = np.random.default_rng(0)
     texts = [generation_example(rng, CATEGORIES[i % len(CATEGORIES)], pipe.default_resolution)[0] for i in range(32)]
-    agreement = text_encoder_agreement(reference, quantised, texts)
+    reference, mask = encoder.encode(texts, "generate")  # float states first: no second copy of the encoder
+    layers = quantize_text_encoder(pipe.text_encoder, scheme)  # in place, so `encoder` now runs quantised
+    agreement = token_state_cosine(reference, encoder.encode(texts, "generate")[0], mask)
     save_quantized_text_encoder(pipe.text_encoder, os.path.join(out, TEXT_DIR), tokenizer=pipe.tokenizer)
     log(f"quantised {layers} Linear layers of the text encoder ({scheme} weight-only); "
         f"token-state cosine vs float on 32 world prompts: {agreement:.4f}")

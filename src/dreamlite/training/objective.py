@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models.canvas import conditioning_of, in_context_canvas  # noqa: F401  (re-exported for training code)
+from ..models.canvas import conditioning_of, in_context_canvas
 
 
 def sample_sigmas(n: int, generator: torch.Generator | None = None, mean: float = 0.0, std: float = 1.0,

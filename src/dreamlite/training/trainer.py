@@ -24,18 +24,13 @@ from tqdm.auto import tqdm
 
 from ..data.transforms import collate
 from ..errors import DreamLiteError
+from ..models.canvas import conditioning_of
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import load_minilm, prompt_encoder_for, with_task_prefix
 from ..models.vae import encode_latents
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .objective import (
-    conditioning_of,
-    dropout_masks,
-    flow_matching_loss,
-    sample_sigmas,
-    widen_for_channel_conditioning,
-)
+from .objective import dropout_masks, flow_matching_loss, sample_sigmas, widen_for_channel_conditioning
 
 
 def build_dataset(cfg: TrainConfig, start: int):

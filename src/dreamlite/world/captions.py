@@ -4,7 +4,7 @@ their atomic propositions, and richer training captions for arbitrary scenes."""
 from __future__ import annotations
 
 from .geometry import relations_between
-from .scene import Obj, Scene, place_object, random_background, random_kind
+from .scene import Obj, Scene, place_object, random_background, random_kind, sample_scene
 from .spec import load_spec, with_article
 
 GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
@@ -157,8 +157,6 @@ def training_caption(rng, scene: Scene) -> str:
 def generation_example(rng, category: str, size: int) -> tuple[str, Scene]:
     """(prompt, scene) of one category: GenEval tags use their templates with a scene that satisfies them,
     `dense` a dense prompt, `caption` a free caption of a random scene. Held-out pairs never appear."""
-    from .scene import sample_scene
-
     if category == "dense":
         record, scene = dense_prompt(rng, size)
         return record["prompt"], scene
