@@ -3,21 +3,33 @@
 import os
 
 import numpy as np
+import pytest
 import torch
 
 from dreamlite.cli import main
 from dreamlite.models.registry import SHIPPED_DIR, default_model, shipped_models
 
 
-def test_shapes_base_is_shipped_small_and_default():
-    assert "shapes-base" in shipped_models() and default_model() in shipped_models()
-    for root, _, files in os.walk(os.path.join(SHIPPED_DIR, "shapes-base")):
+@pytest.mark.parametrize("name", ["shapes-base", "shapes-mobile"])
+def test_shipped_models_are_small_safetensors(name):
+    assert name in shipped_models()
+    for root, _, files in os.walk(os.path.join(SHIPPED_DIR, name)):
         for f in files:
             assert os.path.getsize(os.path.join(root, f)) < 25 * 2**20, f
             assert not f.endswith((".bin", ".pt", ".ckpt")), f"pickled weights shipped: {f}"
 
 
-def test_shapes_base_generates_and_edits_from_the_cli(tmp_path):
+def test_default_is_the_4_step_mobile_model():
+    from dreamlite.pipeline import DreamLitePipeline
+
+    assert default_model() == "shapes-mobile"
+    mobile, base = (DreamLitePipeline.from_pretrained(n) for n in ("shapes-mobile", "shapes-base"))
+    assert mobile.config.mode == "mobile" and base.config.mode == "base"
+    # Distilled, not copied: the U-Nets differ.
+    assert any((a - b).abs().max() > 1e-3 for a, b in zip(mobile.unet.parameters(), base.unet.parameters()))
+
+
+def test_default_model_generates_and_edits_from_the_cli(tmp_path):
     from PIL import Image
 
     x, y = tmp_path / "x.png", tmp_path / "y.png"
@@ -33,6 +45,7 @@ def test_shapes_base_generates_and_edits_from_the_cli(tmp_path):
 def test_shipped_weights_compute_in_fp32():
     from dreamlite.pipeline import DreamLitePipeline
 
-    pipe = DreamLitePipeline.from_pretrained("shapes-base")
-    assert pipe.unet.dtype == torch.float32 and pipe.vae.dtype == torch.float32
-    assert pipe.config.text_encoder_name == "minilm" and pipe.config.mode == "base"
+    for name in ("shapes-base", "shapes-mobile"):
+        pipe = DreamLitePipeline.from_pretrained(name)
+        assert pipe.unet.dtype == torch.float32 and pipe.vae.dtype == torch.float32
+        assert pipe.config.text_encoder_name == "minilm"

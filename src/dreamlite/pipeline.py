@@ -31,6 +31,12 @@ from .models.vae import decode_latents, encode_latents, vae_scale_factor
 MODES = ("base", "mobile")
 MAX_SIDE = 4096
 DEFAULT_STEPS = {"base": 28, "mobile": 4}
+
+
+def unet_evaluations_per_image(mode: str, task: str, steps: int | None = None) -> int:
+    """U-Net evaluations one image costs: steps x guidance branches (2 to generate, 3 to edit in base mode)."""
+    branches = 1 if mode == "mobile" else (2 if task == "generate" else 3)
+    return (steps or DEFAULT_STEPS[mode]) * branches
 DEFAULT_GUIDANCE = 3.5
 DEFAULT_IMAGE_GUIDANCE = 1.5
 

@@ -1,5 +1,7 @@
 """Rewards: pairs are exact and reproducible, training ranks correct renders first, adapters fail clearly."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -94,3 +96,16 @@ def test_paper_reward_adapters_fail_clearly_without_weights(tmp_path):
         EditRewardAdapter(str(tmp_path))
     with pytest.raises(DreamLiteError, match="reward folder not found"):
         load_reward(str(tmp_path / "nothing"))
+
+
+def test_train_reward_command_writes_a_loadable_reward_and_rejects_bad_input(tmp_path, capsys):
+    from dreamlite.cli import main
+
+    out = tmp_path / "reward"
+    args = ["train-reward", "--task", "edit", "--size", "32", "--eval-pairs", "16", "--no-progress"]
+    assert main([*args, "--out", str(out / "bad"), "--batch-size", "6", "--steps", "2"]) == 2
+    assert "multiple of 4" in capsys.readouterr().err and not (out / "bad").exists()
+    assert main([*args, "--out", str(out), "--batch-size", "8", "--steps", "3"]) == 0
+    metrics = json.loads((out / "reward_metrics.json").read_text())
+    assert metrics["steps"] == 3 and metrics["seconds"] > 0 and metrics["held_out_accuracy"]["pairs"] == 16
+    assert load_reward(str(out), task="edit")(torch.zeros(1, 3, 32, 32), ["remove the star"], torch.zeros(1, 3, 32, 32)).shape == (1,)

@@ -103,4 +103,4 @@ def bench_edits(pipe, edits_file: str, images_root: str, out: str, seed: int = 0
             save_image_atomic(image, os.path.join(out, f"{key}.png"))
         bar.update(len(chunk))
     bar.close()
-    return {"edits": len(edits), "problems": problems.summary()}
+    return {"edits": len(edits), "generated": len(todo), "problems": problems.summary()}

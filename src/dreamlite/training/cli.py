@@ -27,7 +27,33 @@ def cmd_train(args):
     print(model)
 
 
+def cmd_train_reward(args):
+    import json
+
+    from .rewards import train_shapes_reward
+
+    metrics = train_shapes_reward(args.task, args.out, steps=args.steps, size=args.size, batch_size=args.batch_size,
+                                  lr=args.lr, seed=args.seed, eval_pairs=args.eval_pairs, progress=not args.no_progress)
+    print(json.dumps(metrics["held_out_accuracy"]))
+    print(args.out)
+
+
 def register(sub: argparse._SubParsersAction):
+    p = sub.add_parser(
+        "train-reward", help="train a Shapes reward model (for ReFL)",
+        description="Train the built-in Shapes reward for one task on (correct, perturbed) render pairs and write it "
+                    "to --out (safetensors + config + reward_metrics.json with held-out ranking accuracy).")
+    p.add_argument("--task", required=True, choices=("generate", "edit"))
+    p.add_argument("--out", required=True, help="output folder (pass it to ReFL as feedback.<task>_reward=DIR)")
+    p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--size", type=int, default=64, help="image side in pixels (the model's resolution)")
+    p.add_argument("--batch-size", type=int, default=32, help="pairs per step, a multiple of 4")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-pairs", type=int, default=512, help="held-out pairs for the ranking accuracy")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train_reward)
+
     p = sub.add_parser(
         "train", help="train a recipe or one stage",
         description="Train DreamLite. `--recipe tpj` runs the task-progressive pretraining (vae, t2i, edit, joint), "

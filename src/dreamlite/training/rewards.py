@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -382,7 +383,7 @@ def train_shapes_reward(task: str, out_dir: str, steps: int = 2000, size: int = 
     optimizer = torch.optim.AdamW(reward.net.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
     generator = torch.Generator().manual_seed(seed)
-    losses, per_prompt = [], 4
+    losses, per_prompt, start = [], 4, time.time()
     if batch_size % per_prompt:
         raise DreamLiteError(f"reward batch_size must be a multiple of {per_prompt}")
     for step in tqdm(range(steps), desc=f"reward {task}", disable=not progress):
@@ -413,7 +414,7 @@ def train_shapes_reward(task: str, out_dir: str, steps: int = 2000, size: int = 
     reward.net.eval()
     held_out = reward_pairs(task, seed + 1_000_003, 0, eval_pairs, size)
     metrics = {"task": task, "steps": steps, "size": size, "batch_size": batch_size, "seed": seed,
-               "first_loss": float(np.mean(losses[: max(1, steps // 10)])),
+               "seconds": round(time.time() - start, 1), "first_loss": float(np.mean(losses[: max(1, steps // 10)])),
                "last_loss": float(np.mean(losses[-max(1, steps // 10):])),
                "held_out_accuracy": ranking_accuracy(reward, held_out)}
     reward.net.save_pretrained(out_dir, safe_serialization=True)
