@@ -72,3 +72,18 @@ def test_runner_rejects_bad_inputs(onnx_dir, prompt, tmp_path):
         runner.generate(prompt[0].numpy(), prompt[1].numpy(), latents=np.zeros((1, 4, 3, 3), np.float32))
     with pytest.raises(DreamLiteError, match="no deploy.json"):
         DeviceRunner(str(tmp_path))
+
+
+def test_runtime_pipeline_batches_like_the_pipeline(onnx_dir, mobile_pipe):
+    """What `dreamlite evaluate --runtime onnx` scores: several images per prompt, image i from generator i."""
+    import torch
+
+    from dreamlite.deploy.runtimes import runtime_pipeline
+
+    pipe = runtime_pipeline(mobile_pipe, "onnx", str(onnx_dir))
+    prompts = ["a photo of a red circle", "a photo of two stars"]
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3, 4)]
+    images = pipe(prompts, num_images_per_prompt=2, generator=gens, output_type="np").images
+    assert images.shape == (4, SIZE, SIZE, 3) and np.abs(images[0] - images[1]).max() > 0.05
+    alone = pipe(prompts[1], generator=torch.Generator().manual_seed(4), output_type="np").images[0]
+    np.testing.assert_allclose(alone, images[3], atol=1e-5)

@@ -21,10 +21,11 @@ import time
 
 from .bench_models import ARCHITECTURES, E2E_PATHS, architecture_cost
 
-PATHS = ("diffusers-fp32", "explicit-attention-fp32", "bf16", "compiled-fp32", "onnxruntime-fp32", "onnxruntime-int8",
-         "executorch-fp32", "executorch-int8")
-DEFAULT_PATHS = ("diffusers-fp32", "explicit-attention-fp32", "bf16", "compiled-fp32", "onnxruntime-fp32",
-                 "onnxruntime-int8")  # ExecuTorch's XNNPACK lowering of the paper U-Net takes hours here
+PATHS = ("diffusers-fp32", "explicit-attention-fp32", "bf16", "compiled-fp32", "compiled-bf16", "compiled-int8-bf16",
+         "onnxruntime-fp32", "onnxruntime-int8", "executorch-fp32", "executorch-int8")
+DEFAULT_PATHS = ("diffusers-fp32", "explicit-attention-fp32", "bf16", "compiled-fp32", "compiled-bf16",
+                 "compiled-int8-bf16", "onnxruntime-fp32", "onnxruntime-int8")  # ExecuTorch's XNNPACK lowering of the
+# paper U-Net takes hours here
 TEXT_LEN = 64
 SECTIONS = ("unet", "e2e", "arch")
 
@@ -74,17 +75,25 @@ def worker(path: str, preset: str, size: int, runs: int) -> dict:
     elif path == "compiled-fp32":
         compiled = torch.compile(step)
         fn = lambda: compiled(*inputs)  # noqa: E731
+    elif path in ("compiled-bf16", "compiled-int8-bf16"):
+        fn = _inductor_path(step, inputs, quantize=path == "compiled-int8-bf16")
     elif path.startswith("onnxruntime"):
-        from .export import OnnxGraph, _export_onnx, _quantize_onnx
+        from .export import OnnxGraph, _export_onnx, _quantize_onnx, onnx_activation_ranges
+        from .graph import example_inputs
 
         folder = tempfile.mkdtemp(prefix="dreamlite-speed-")
         model = os.path.join(folder, "unet.onnx")
         start = time.perf_counter()
         _export_onnx(step, inputs, "unet", model)
         if path.endswith("int8"):
-            calibration = [{"unet": inputs}]  # timing only: ranges do not change the kernels' speed
-            _quantize_onnx(model, model + ".int8.onnx", "unet", calibration)
+            # Ranges from a quarter-size export of the same U-Net (calibrating at full size needs > 24 GB);
+            # random inputs, as the ranges do not change the kernels' speed.
+            small = max(32, size // 4)
+            calibration = [{"unet": example_inputs(unet, vae, small, small, TEXT_LEN)["unet"]}]
+            ranges = onnx_activation_ranges(step, calibration, "unet", os.path.join(folder, "ranges.json"))
+            _quantize_onnx(model, model + ".int8.onnx", "unet", ranges=ranges)
             model = model + ".int8.onnx"
+            result["int8_coverage"] = _qdq_coverage(model)
         result["prepare_s"] = round(time.perf_counter() - start, 1)
         graph = OnnxGraph(model)
         arrays = [x.numpy() for x in inputs]
@@ -108,6 +117,53 @@ def worker(path: str, preset: str, size: int, runs: int) -> dict:
     result["median_s"] = sorted(times)[len(times) // 2]
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
+
+
+def _inductor_path(step, inputs, quantize: bool):
+    """torch.compile with weight freezing on bf16; with `quantize`, PyTorch's x86 int8 recipe first: PT2E static
+    W8A8 (X86InductorQuantizer: per-channel weights, per-tensor activations) lowered by Inductor to oneDNN int8
+    kernels, with the ops left in float run in bf16 under autocast ("int8-mixed-bf16")."""
+    import torch
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True  # weights become constants: pre-packed oneDNN weights, folded quant params
+    if not quantize:
+        step, inputs = step.to(torch.bfloat16), [x.to(torch.bfloat16) for x in inputs]
+        with torch.no_grad():
+            compiled = torch.compile(step)
+        return lambda: compiled(*inputs)
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    with torch.no_grad():
+        graph = torch.export.export(step, tuple(inputs)).module()
+        prepared = prepare_pt2e(graph, quantizer)
+        prepared(*inputs)  # calibration: one forward (ranges do not change the kernels' speed)
+        converted = convert_pt2e(prepared)
+        # export records every float32 cast as a dtype assertion; under bf16 autocast they would fail
+        for node in [n for n in converted.graph.nodes if n.target == torch.ops.aten._assert_tensor_metadata.default]:
+            converted.graph.erase_node(node)
+        converted.recompile()
+        compiled = torch.compile(converted)
+
+    def run():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return compiled(*inputs)
+
+    return run
+
+
+def _qdq_coverage(path: str) -> str:
+    """'quantised / all' GEMM-like nodes: a GEMM counts when its activation input comes from a DequantizeLinear."""
+    import onnx
+
+    from .export import ONNX_INT8_OPS
+
+    nodes = onnx.load(path, load_external_data=False).graph.node
+    dequantized = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
+    gemms = [n for n in nodes if n.op_type in ONNX_INT8_OPS]
+    return f"{sum(n.input[0] in dequantized for n in gemms)} / {len(gemms)}"
 
 
 def matmul_peaks(n: int = 2048, runs: int = 5) -> dict:

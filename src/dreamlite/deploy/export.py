@@ -90,15 +90,21 @@ def _export_onnx(module, inputs, name, path):
 
 
 # Only the GEMM-like ops are quantised (W8A8 as in the paper); elementwise ops stay float, and calibration
-# records just these ops' inputs. (For the paper U-Net at 1024 px that is still more than 24 GB: see
-# docs/deployment.md.)
+# records just these ops' inputs.
 ONNX_INT8_OPS = ["Conv", "MatMul", "Gemm"]
 
 
-def _quantize_onnx(fp32_path, out_path, name, calibration):
-    """Static W8A8 (QDQ, per-channel weights, activation ranges from the calibration set)."""
+def _quantize_onnx(fp32_path, out_path, name, calibration=None, ranges=None):
+    """Static W8A8 (QDQ, per-channel weights), activation ranges from the calibration batches.
+
+    `ranges` is an onnxruntime calibration cache (JSON): written when calibrating, read instead of calibrating
+    when no batches are given. Calibrating the paper U-Net at 1024 px in onnxruntime needs more than 24 GB, so
+    `onnx_activation_ranges` measures the ranges on a smaller export of the same module (same tensor names)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if calibration is None and not (ranges and os.path.isfile(ranges)):
+        raise ValueError("int8 quantisation needs calibration batches or an existing ranges file")
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -107,17 +113,31 @@ def _quantize_onnx(fp32_path, out_path, name, calibration):
         def get_next(self):
             return next(self.items, None)
 
-    pre = out_path + ".pre.onnx"
     large = os.path.getsize(fp32_path) > 2**30  # protobuf's 2 GB limit: keep big weights in a side file
+    source = fp32_path
     with _quiet():
-        quant_pre_process(fp32_path, pre, skip_symbolic_shape=True, save_as_external_data=large)
-        quantize_static(pre, out_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+        if not large:  # optional clean-up (shape inference, fusions); skipped for big graphs, whose weights it copies
+            source = out_path + ".pre.onnx"
+            quant_pre_process(fp32_path, source, skip_symbolic_shape=True)
+        quantize_static(source, out_path, None if calibration is None else Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=ONNX_INT8_OPS, use_external_data_format=large,
-                        extra_options={"ActivationSymmetric": True})
-    for leftover in (pre, pre + ".data"):
-        if os.path.exists(leftover):
-            os.remove(leftover)
+                        extra_options={"ActivationSymmetric": True}, calibration_cache_path=ranges)
+    if source != fp32_path:
+        os.remove(source)
+
+
+def onnx_activation_ranges(module, calibration: list[dict], name: str, ranges_path: str) -> str:
+    """Calibrate `module` exported at the calibration batches' size (smaller than the target's); write the
+    activation ranges to `ranges_path` for `_quantize_onnx(..., ranges=ranges_path)` of the full-size graph."""
+    small = ranges_path + ".onnx"
+    if os.path.exists(ranges_path):
+        os.remove(ranges_path)
+    _export_onnx(module, tuple(calibration[0][name]), name, small)
+    _quantize_onnx(small, small + ".int8.onnx", name, calibration=calibration, ranges=ranges_path)
+    for leftover in (small, small + ".int8.onnx"):
+        os.remove(leftover)
+    return ranges_path
 
 
 class OnnxGraph:

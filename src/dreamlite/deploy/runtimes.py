@@ -28,9 +28,11 @@ class RuntimePipeline:
         self.pipe, self.runner = pipe, runner
 
     def __call__(self, prompt, image=None, generator=None, num_inference_steps=None, negative_prompt=None,
-                 guidance_scale=3.5, image_guidance_scale=1.5, output_type="pil", **_):
+                 guidance_scale=3.5, image_guidance_scale=1.5, output_type="pil", num_images_per_prompt=1, **_):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         images = None if image is None else ([image] if isinstance(image, Image.Image) else list(image))
+        prompts = [p for p in prompts for _ in range(num_images_per_prompt)]  # image i uses generator i
+        images = None if images is None else [im for im in images for _ in range(num_images_per_prompt)]
         generators = generator if isinstance(generator, list) else [generator] * len(prompts)
         task = "generate" if images is None else "edit"
         guided = self.runner.manifest["mode"] == "base"

@@ -85,26 +85,56 @@ def cmd_score(args):
     print(json.dumps(_score(args.kind, args.out, args.report, **kw), indent=2))
 
 
+RUNTIMES = ("pytorch", "w8a8", "onnx", "onnx-int8", "executorch", "executorch-int8")
+EXPORT_TEXT_LEN = 96  # exported graphs have a fixed text length; the suite's dense prompts reach 68 MiniLM tokens
+
+
+def _runtime_pipeline(pipe, args):
+    """The pipeline to score: PyTorch as loaded, its W8A8 quantisation, or an exported runtime's device loop."""
+    if args.runtime == "pytorch":
+        return pipe
+    folder = args.export_dir or os.path.join(args.out, args.runtime)
+    if args.runtime == "w8a8":
+        from ..deploy.quantize import load_quantized, quantize_model
+
+        if not os.path.isfile(os.path.join(folder, "model_index.json")):
+            quantize_model(args.model, folder, text_encoder="none")
+        return load_quantized(folder)
+    from ..deploy.runtimes import runtime_pipeline
+
+    return runtime_pipeline(pipe, args.runtime, folder, text_len=EXPORT_TEXT_LEN)
+
+
 def cmd_evaluate(args):
     """Bench and score the model on the ready suite (built from --seed if --suite is not given)."""
+    from ..pipeline import unet_evaluations_per_image
     from .bench import bench_edits, bench_prompts
     from .suite import build_suite
 
     suite = args.suite or os.path.join(args.out, "suite")
-    pipe, sampling = _pipe(args), _sampling(args)
+    model, sampling = _pipe(args), _sampling(args)
+    if args.runtime != "pytorch" and args.size not in (None, model.default_resolution):
+        raise DreamLiteError(f"--runtime {args.runtime} samples at the model's {model.default_resolution} px (exported "
+                             f"static shapes); drop --size")
     if not os.path.isfile(os.path.join(suite, "geneval.jsonl")):  # edit sources at the size the model works at
-        build_suite(suite, seed=args.seed, size=args.size or pipe.default_resolution)
+        build_suite(suite, seed=args.seed, size=args.size or model.default_resolution)
+    pipe = _runtime_pipeline(model, args)
     start = time.time()
-    bench_prompts(pipe, os.path.join(suite, "geneval.jsonl"), os.path.join(args.out, "geneval"), args.images_per_prompt,
-                  args.seed, args.batch_size, **sampling)
-    bench_prompts(pipe, os.path.join(suite, "dense.jsonl"), os.path.join(args.out, "dense"), args.images_per_prompt,
-                  args.seed, args.batch_size, **sampling)
-    bench_edits(pipe, os.path.join(suite, "edits", "basic_edit.json"), os.path.join(suite, "edits", "images"),
-                os.path.join(args.out, "edits"), args.seed, args.batch_size, **sampling)
+    generated = [bench_prompts(pipe, os.path.join(suite, f"{name}.jsonl"), os.path.join(args.out, folder),
+                               args.images_per_prompt, args.seed, args.batch_size, **sampling)
+                 for name, folder in (("geneval", "geneval"), ("dense", "dense"))]
+    generate_seconds = time.time() - start
+    edited = bench_edits(pipe, os.path.join(suite, "edits", "basic_edit.json"), os.path.join(suite, "edits", "images"),
+                         os.path.join(args.out, "edits"), args.seed, args.batch_size, **sampling)
     sample_seconds = time.time() - start
+    cost = {task: {"images": n, "seconds": round(sec, 1), "seconds_per_image": round(sec / max(n, 1), 3),
+                   "unet_evaluations_per_image": unet_evaluations_per_image(model.config.mode, task, args.steps)}
+            for task, n, sec in (("generate", sum(g["generated"] for g in generated) * args.images_per_prompt, generate_seconds),
+                                 ("edit", edited["generated"], sample_seconds - generate_seconds))}
     edits = {"edits": os.path.join(suite, "edits", "basic_edit.json"), "images": os.path.join(suite, "edits", "images"),
              "truth": os.path.join(suite, "edits", "truth.json"), "min_psnr": args.min_psnr}
     summary = {"model": args.model or "default", "suite": suite, "sampling_seconds": round(sample_seconds, 1),
+               "mode": model.config.mode, "runtime": args.runtime, "cost": cost,
                "settings": {k: v for k, v in vars(args).items() if k not in ("func", "command", "bench_command")},
                "shapeeval": _score("geneval", os.path.join(args.out, "geneval"), None),
                "denseeval": _score("dense", os.path.join(args.out, "dense"), None),
@@ -175,5 +205,10 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--suite", default=None, help="an existing suite folder (default: build one from --seed)")
     p.add_argument("--images-per-prompt", type=int, default=4)
     p.add_argument("--min-psnr", type=float, default=25.0)
+    p.add_argument("--runtime", default="pytorch", choices=RUNTIMES,
+                   help="score the model as it runs in PyTorch (default), quantised W8A8 (torchao), or exported "
+                        "(onnxruntime / ExecuTorch, fp32 or int8 U-Net; text embeddings from PyTorch)")
+    p.add_argument("--export-dir", default=None, help="quantised or exported model folder (default: OUT/RUNTIME; "
+                                                      "reused when it exists)")
     _sampling_args(p, edit=True, shard=False)
     p.set_defaults(func=cmd_evaluate)
