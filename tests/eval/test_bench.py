@@ -54,3 +54,23 @@ def test_edits_layout_and_bad_entries(minilm_pipe, tmp_path):
     result = bench_edits(minilm_pipe, str(path), str(tmp_path / "img"), str(tmp_path / "out"), num_inference_steps=2,
                          progress=False)
     assert sorted(os.listdir(tmp_path / "out")) == ["k1.png"] and result["problems"]["count"] == 3
+
+
+def test_evaluate_records_cost_and_rejects_a_runtime_size_mismatch(model_dir, tmp_path, capsys):
+    from dreamlite.cli import main
+    from dreamlite.eval.suite import build_suite
+
+    suite = tmp_path / "suite"
+    build_suite(str(suite), size=32, per_tag=1, held_out_per_tag=1, dense=2, per_edit_type=1, held_out_edits=1)
+    prompts = sum(1 for f in ("geneval.jsonl", "dense.jsonl") for _ in open(suite / f))
+    edits = len(json.loads((suite / "edits" / "basic_edit.json").read_text()))
+    args = ["evaluate", "--model", str(model_dir), "--suite", str(suite), "--size", "32", "--steps", "2",
+            "--images-per-prompt", "2", "--batch-size", "8"]
+    assert main([*args, "--out", str(tmp_path / "bad"), "--runtime", "onnx"]) == 2  # exports have static shapes
+    assert "drop --size" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*args, "--out", str(tmp_path / "eval")]) == 0
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    cost = summary["cost"]
+    assert cost["generate"]["images"] == 2 * prompts and cost["edit"]["images"] == edits
+    assert cost["generate"]["unet_evaluations_per_image"] == 4 and cost["edit"]["unet_evaluations_per_image"] == 6
+    assert summary["mode"] == "base" and summary["runtime"] == "pytorch" and cost["edit"]["seconds"] > 0

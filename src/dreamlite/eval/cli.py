@@ -120,9 +120,9 @@ def cmd_evaluate(args):
         build_suite(suite, seed=args.seed, size=args.size or model.default_resolution)
     pipe = _runtime_pipeline(model, args)
     start = time.time()
-    generated = [bench_prompts(pipe, os.path.join(suite, f"{name}.jsonl"), os.path.join(args.out, folder),
+    generated = [bench_prompts(pipe, os.path.join(suite, f"{name}.jsonl"), os.path.join(args.out, name),
                                args.images_per_prompt, args.seed, args.batch_size, **sampling)
-                 for name, folder in (("geneval", "geneval"), ("dense", "dense"))]
+                 for name in ("geneval", "dense")]
     generate_seconds = time.time() - start
     edited = bench_edits(pipe, os.path.join(suite, "edits", "basic_edit.json"), os.path.join(suite, "edits", "images"),
                          os.path.join(args.out, "edits"), args.seed, args.batch_size, **sampling)
