@@ -37,7 +37,7 @@ def test_default_model_generates_and_edits_from_the_cli(tmp_path):
     assert main(["edit", str(x), "make the red circle green", "-o", str(y), "--steps", "6"]) == 0
     from dreamlite.pipeline import DreamLitePipeline
 
-    side = DreamLitePipeline.from_pretrained("shapes-base").default_resolution
+    side = DreamLitePipeline.from_pretrained(default_model()).default_resolution
     a, b = np.asarray(Image.open(x)), np.asarray(Image.open(y))
     assert a.shape == b.shape == (side, side, 3) and a.std() > 0
 

@@ -131,7 +131,7 @@ def onnx_activation_ranges(module, calibration: list[dict], name: str, ranges_pa
     """Calibrate `module` exported at the calibration batches' size (smaller than the target's); write the
     activation ranges to `ranges_path` for `_quantize_onnx(..., ranges=ranges_path)` of the full-size graph."""
     small = ranges_path + ".onnx"
-    if os.path.exists(ranges_path):
+    if os.path.exists(ranges_path):  # an existing cache would be read back instead of calibrating
         os.remove(ranges_path)
     _export_onnx(module, tuple(calibration[0][name]), name, small)
     _quantize_onnx(small, small + ".int8.onnx", name, calibration=calibration, ranges=ranges_path)
