@@ -108,6 +108,18 @@ def test_quantize_w8a8_roundtrip(capsys, model_dir, tmp_path, minilm_pipe):
     assert info["scheme"] == "int8" and info["layers"] > 30 and 0.99 < info["cosine_vs_float"] < 1.0
 
 
+def test_w8a8_runtime_quantises_a_loaded_pipeline_without_changing_it(tmp_path, minilm_pipe):
+    """`dreamlite evaluate --runtime w8a8` quantises the model it already loaded, once, into the export folder."""
+    from dreamlite.deploy.runtimes import runtime_pipeline
+
+    float_weight = minilm_pipe.unet.conv_in.weight.clone()
+    pipe = runtime_pipeline(minilm_pipe, "w8a8", str(tmp_path / "w8a8"))
+    assert type(pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2.to_q.weight).__name__ == "Int8Tensor"
+    assert type(minilm_pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2.to_q.weight) is torch.nn.Parameter
+    assert torch.equal(minilm_pipe.unet.conv_in.weight, float_weight)
+    assert (tmp_path / "w8a8" / "unet" / "unet_w8a8.safetensors").is_file()
+
+
 def test_text_encoder_int4_groupwise_roundtrip(tmp_path):
     """The Qwen3-VL path: 4-bit group-wise weights, packed two per byte, saved and reloaded exactly."""
     import copy

@@ -54,8 +54,12 @@ def test_onnx_runner_matches_pipeline(onnx_dir, mobile_pipe, prompt, edit_prompt
     check_runner(onnx_dir, mobile_pipe, prompt, edit_prompt)
 
 
-@pytest.mark.skipif(not os.environ.get("DREAMLITE_DEPLOY_SLOW"), reason="ExecuTorch XNNPACK lowering of even the tiny U-Net"
-                    " takes many minutes on 2 cores; set DREAMLITE_DEPLOY_SLOW=1 to run it")
+SLOW_EXECUTORCH = pytest.mark.skipif(
+    not os.environ.get("DREAMLITE_DEPLOY_SLOW"),
+    reason="ExecuTorch XNNPACK lowering of even the tiny U-Net takes minutes on 2 cores; set DREAMLITE_DEPLOY_SLOW=1")
+
+
+@SLOW_EXECUTORCH
 def test_executorch_runner_matches_pipeline(tmp_path_factory, mobile_pipe, prompt, edit_prompt):
     pytest.importorskip("executorch.runtime", reason="executorch is not installed (pip install 'dreamlite[deploy]')")
     folder = export_dir(tmp_path_factory, mobile_pipe, "executorch")
@@ -87,3 +91,13 @@ def test_runtime_pipeline_batches_like_the_pipeline(onnx_dir, mobile_pipe):
     assert images.shape == (4, SIZE, SIZE, 3) and np.abs(images[0] - images[1]).max() > 0.05
     alone = pipe(prompts[1], generator=torch.Generator().manual_seed(4), output_type="np").images[0]
     np.testing.assert_allclose(alone, images[3], atol=1e-5)
+
+
+@pytest.mark.parametrize("runtime", ["onnx", pytest.param("executorch", marks=SLOW_EXECUTORCH)])
+def test_int8_export_passes_parity_with_an_int8_unet(tmp_path_factory, mobile_pipe, runtime):
+    """W8A8 U-Net exports: calibrated on Shapes inputs, within the int8 tolerance, VAE left in fp32."""
+    pytest.importorskip({"onnx": "onnxruntime", "executorch": "executorch.runtime"}[runtime])
+    folder = export_dir(tmp_path_factory, mobile_pipe, runtime, quantize="int8")
+    rows = {r["graph"]: r for r in json.loads((folder / "deploy.json").read_text())["parity"]}
+    assert rows["unet"]["precision"] == "int8" and 0 < rows["unet"]["rel_rms"] <= rows["unet"]["tolerance"]
+    assert rows["vae_decoder"]["precision"] == "fp32"

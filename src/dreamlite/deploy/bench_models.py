@@ -164,6 +164,24 @@ def e2e_worker(kind: str, preset: str, size: int, runs: int) -> dict:
                                 **common)
         edit = lambda: pipe(image=source, prompt_embeds=e, prompt_embeds_mask=m,  # noqa: E731
                             generator=torch.Generator().manual_seed(0), **common)
+    elif kind == "project-int8":
+        # The fastest U-Net path (PT2E x86 W8A8 + Inductor, as `compiled-int8-bf16`) inside the mobile pipeline;
+        # VAE and scheduler in fp32.
+        from ..pipeline import DreamLitePipeline
+        from .graph import UNetStep, example_inputs, use_explicit_attention
+        from .inductor import InductorUNet, compile_step
+
+        use_explicit_attention(unet)
+        example = example_inputs(unet, vae, size, size, embeds.shape[1])["unet"]
+        run = compile_step(UNetStep(unet).eval(), example, quantize=True)
+        run(*example)  # compile before the timed runs
+        pipe = DreamLitePipeline(vae=vae, unet=InductorUNet(unet, run, batch=1, text_len=embeds.shape[1]),
+                                 scheduler=scheduler, mode="mobile")
+        pipe.set_progress_bar_config(disable=True)
+        generate = lambda: pipe(prompt_embeds=embeds, prompt_embeds_mask=mask,  # noqa: E731
+                                generator=torch.Generator().manual_seed(0), **common)
+        edit = lambda: pipe(image=source, prompt_embeds=embeds, prompt_embeds_mask=mask,  # noqa: E731
+                            generator=torch.Generator().manual_seed(0), **common)
     else:
         raise ValueError(f"unknown end-to-end path {kind!r}")
     with torch.no_grad():
@@ -173,4 +191,4 @@ def e2e_worker(kind: str, preset: str, size: int, runs: int) -> dict:
             "times_s": {"generate": [round(t, 3) for t in gen_times], "edit": [round(t, 3) for t in edit_times]}}
 
 
-E2E_PATHS = ("diffusers-mobile", "project-bf16")
+E2E_PATHS = ("diffusers-mobile", "project-bf16", "project-int8")

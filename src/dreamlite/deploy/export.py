@@ -168,7 +168,11 @@ def _export_executorch(module, inputs, name, path, calibration=None):
             )
             from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-            quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+            # Linear and conv layers only: the global config also quantises other ops, and on the shipped U-Net
+            # that raised the relative error on real inputs from 0.01-0.04 to 0.14-0.51.
+            config, aten = get_symmetric_quantization_config(is_per_channel=True), torch.ops.aten
+            quantizer = (XNNPACKQuantizer().set_operator_type(aten.linear.default, config)
+                         .set_operator_type(aten.conv2d.default, config))
             prepared = prepare_pt2e(program.module(), quantizer)
             for batch in calibration:
                 prepared(*batch[name])

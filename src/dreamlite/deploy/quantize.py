@@ -123,9 +123,9 @@ def token_state_cosine(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> 
     return float((cos * mask).sum() / mask.sum())
 
 
-def quantize_model(model: str | None, out: str, calibration_samples: int = 8, size: int | None = None,
+def quantize_model(model, out: str, calibration_samples: int = 8, size: int | None = None,
                    text_len: int = 64, text_encoder: str = "auto", log=print) -> str:
-    """Load `model`, quantise its U-Net (W8A8 static) and its text encoder (weight-only, `text_encoder`:
+    """Load `model` (a name or folder; a loaded pipeline is copied, not changed), quantise its U-Net (W8A8 static) and its text encoder (weight-only, `text_encoder`:
     auto | int4 | int8 | none) and write a model folder that `load_quantized` reads."""
     from safetensors.torch import save_file
     from torchao.prototype.safetensors.safetensors_support import flatten_tensor_state_dict
@@ -135,7 +135,7 @@ def quantize_model(model: str | None, out: str, calibration_samples: int = 8, si
 
     if text_encoder not in ("auto", "none", *TEXT_SCHEMES):  # before the (slow) load and calibration
         raise DreamLiteError(f"unknown text encoder scheme {text_encoder!r}; choose auto, none, int4 or int8")
-    pipe = DreamLitePipeline.from_pretrained(model)
+    pipe = copy.deepcopy(model) if isinstance(model, DreamLitePipeline) else DreamLitePipeline.from_pretrained(model)
     size = size or pipe.default_resolution
     batches = [b["unet"] for b in calibration_batches(pipe, calibration_samples, size, size, text_len)]
     float_unet = copy.deepcopy(pipe.unet)

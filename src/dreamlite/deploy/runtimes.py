@@ -1,8 +1,10 @@
 """Pipeline-like callables for each deployment runtime, so evaluators can score what ships.
 
-`runtime_pipeline(pipe, "onnx", folder)` returns an object called like `DreamLitePipeline`
-(`prompt`, `image`, `generator`, `num_inference_steps`, `output_type`) whose images come from the exported
-graphs: the text encoder runs in PyTorch on the host (on a device the embeddings are pre-computed), the
+`runtime_pipeline(pipe, runtime, folder)` gives the pipeline as it runs in `runtime`: unchanged (`pytorch`),
+with torchao's W8A8 U-Net (`w8a8`), with the Inductor-compiled U-Net (`inductor-bf16`, `inductor-int8`), or
+from exported graphs. For the exports (`onnx`, `executorch`, each fp32 or `-int8`) it returns an object called
+like `DreamLitePipeline` (`prompt`, `image`, `generator`, `num_inference_steps`, `output_type`) whose images
+come from the exported graphs: the text encoder runs in PyTorch on the host (on a device the embeddings are pre-computed), the
 noise is drawn from the same torch generators as the PyTorch pipeline, and everything else is the
 device runner. Scores of the runtimes are then directly comparable with the fp32 pipeline's.
 """
@@ -18,9 +20,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from ..errors import DreamLiteError
+from . import RUNTIMES
 from .runtime import DeviceRunner
-
-RUNTIMES = ("pytorch", "onnx", "onnx-int8", "executorch", "executorch-int8")
 
 
 class RuntimePipeline:
@@ -53,13 +54,23 @@ class RuntimePipeline:
 
 def runtime_pipeline(pipe, runtime: str, folder: str | None = None, height: int | None = None,
                      width: int | None = None, text_len: int = 64):
-    """A pipeline-like callable for `runtime`; exports into `folder` first unless it already holds an export."""
+    """`pipe` as it runs in `runtime`; quantises or exports into `folder` first unless it already holds the result."""
     if runtime not in RUNTIMES:
         raise DreamLiteError(f"unknown runtime {runtime!r}; choose one of: {', '.join(RUNTIMES)}")
     if runtime == "pytorch":
         return pipe
+    if runtime.startswith("inductor"):
+        from .inductor import inductor_pipeline
+
+        return inductor_pipeline(pipe, runtime, text_len=text_len)
     if folder is None:
-        raise DreamLiteError("give a folder for the exported graphs")
+        raise DreamLiteError("give a folder for the quantised model or the exported graphs")
+    if runtime == "w8a8":
+        from .quantize import load_quantized, quantize_model
+
+        if not os.path.isfile(os.path.join(folder, "model_index.json")):
+            quantize_model(pipe, folder, text_encoder="none")
+        return load_quantized(folder)
     if not os.path.isfile(os.path.join(folder, "deploy.json")):
         from .export import export_pipeline
 

@@ -8,6 +8,7 @@ import json
 import os
 import time
 
+from ..deploy import RUNTIMES
 from ..errors import DreamLiteError
 
 
@@ -85,24 +86,7 @@ def cmd_score(args):
     print(json.dumps(_score(args.kind, args.out, args.report, **kw), indent=2))
 
 
-RUNTIMES = ("pytorch", "w8a8", "onnx", "onnx-int8", "executorch", "executorch-int8")
 EXPORT_TEXT_LEN = 96  # exported graphs have a fixed text length; the suite's dense prompts reach 68 MiniLM tokens
-
-
-def _runtime_pipeline(pipe, args):
-    """The pipeline to score: PyTorch as loaded, its W8A8 quantisation, or an exported runtime's device loop."""
-    if args.runtime == "pytorch":
-        return pipe
-    folder = args.export_dir or os.path.join(args.out, args.runtime)
-    if args.runtime == "w8a8":
-        from ..deploy.quantize import load_quantized, quantize_model
-
-        if not os.path.isfile(os.path.join(folder, "model_index.json")):
-            quantize_model(args.model, folder, text_encoder="none")
-        return load_quantized(folder)
-    from ..deploy.runtimes import runtime_pipeline
-
-    return runtime_pipeline(pipe, args.runtime, folder, text_len=EXPORT_TEXT_LEN)
 
 
 def cmd_evaluate(args):
@@ -118,7 +102,10 @@ def cmd_evaluate(args):
                              f"static shapes); drop --size")
     if not os.path.isfile(os.path.join(suite, "geneval.jsonl")):  # edit sources at the size the model works at
         build_suite(suite, seed=args.seed, size=args.size or model.default_resolution)
-    pipe = _runtime_pipeline(model, args)
+    from ..deploy.runtimes import runtime_pipeline
+
+    pipe = runtime_pipeline(model, args.runtime, args.export_dir or os.path.join(args.out, args.runtime),
+                            text_len=EXPORT_TEXT_LEN)
     start = time.time()
     generated = [bench_prompts(pipe, os.path.join(suite, f"{name}.jsonl"), os.path.join(args.out, name),
                                args.images_per_prompt, args.seed, args.batch_size, **sampling)
@@ -206,7 +193,8 @@ def register(sub: argparse._SubParsersAction):
     p.add_argument("--images-per-prompt", type=int, default=4)
     p.add_argument("--min-psnr", type=float, default=25.0)
     p.add_argument("--runtime", default="pytorch", choices=RUNTIMES,
-                   help="score the model as it runs in PyTorch (default), quantised W8A8 (torchao), or exported "
+                   help="score the model as it runs in PyTorch (default), quantised W8A8 (torchao), compiled "
+                        "by torch.compile (inductor-int8: the fastest path of `dreamlite speed`), or exported "
                         "(onnxruntime / ExecuTorch, fp32 or int8 U-Net; text embeddings from PyTorch)")
     p.add_argument("--export-dir", default=None, help="quantised or exported model folder (default: OUT/RUNTIME; "
                                                       "reused when it exists)")
