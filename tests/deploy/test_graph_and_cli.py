@@ -109,14 +109,16 @@ def test_quantize_w8a8_roundtrip(capsys, model_dir, tmp_path, minilm_pipe):
 
 
 def test_w8a8_runtime_quantises_a_loaded_pipeline_without_changing_it(tmp_path, minilm_pipe):
-    """`dreamlite evaluate --runtime w8a8` quantises the model it already loaded, once, into the export folder."""
+    """`dreamlite evaluate --runtime w8a8` quantises the model it already loaded into the export folder."""
     from dreamlite.deploy.runtimes import runtime_pipeline
 
-    float_weight = minilm_pipe.unet.conv_in.weight.clone()
+    def to_q(pipe):
+        return pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2.to_q.weight
+
+    float_weight = to_q(minilm_pipe).detach().clone()
     pipe = runtime_pipeline(minilm_pipe, "w8a8", str(tmp_path / "w8a8"))
-    assert type(pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2.to_q.weight).__name__ == "Int8Tensor"
-    assert type(minilm_pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2.to_q.weight) is torch.nn.Parameter
-    assert torch.equal(minilm_pipe.unet.conv_in.weight, float_weight)
+    assert type(to_q(pipe)).__name__ == "Int8Tensor"
+    assert type(to_q(minilm_pipe)) is torch.nn.Parameter and torch.equal(to_q(minilm_pipe), float_weight)
     assert (tmp_path / "w8a8" / "unet" / "unet_w8a8.safetensors").is_file()
 
 

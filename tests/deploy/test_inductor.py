@@ -30,8 +30,9 @@ def test_inductor_int8_pipeline_matches_fp32_and_batches_in_fixed_chunks(mobile_
     for got, want in zip(latents, reference):
         assert _rel_err(got, want) <= 0.25, _rel_err(got, want)
     assert _rel_err(latents[0], reference[1]) > 1.0
-    alone = pipe(PROMPTS[2], generator=torch.Generator().manual_seed(2), output_type="latent").images[0]
-    torch.testing.assert_close(alone, latents[2], atol=1e-4, rtol=0)
+    # image 0 shared its chunk with image 1; alone, its chunk is filled with copies of itself
+    alone = pipe(PROMPTS[0], generator=torch.Generator().manual_seed(0), output_type="latent").images[0]
+    torch.testing.assert_close(alone, latents[0], atol=1e-4, rtol=0)
 
 
 def test_inductor_pipeline_rejects_unknown_runtime_and_long_prompts(mobile_pipe):

@@ -30,10 +30,10 @@ def _pixels(array: np.ndarray, height: int, width: int) -> torch.Tensor:
 
 
 def pad_text(embeds: torch.Tensor, mask: torch.Tensor, text_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad (or cut padding from) [1, L, D] states to the static length of an exported graph."""
-    valid = int(mask[0].sum())
+    """Right-pad (or cut padding from) [B, L, D] states to the static length of an exported or compiled graph."""
+    valid = int(mask.sum(dim=1).max())
     if valid > text_len:
-        raise DreamLiteError(f"the prompt has {valid} tokens but the exported graph takes at most {text_len}"
+        raise DreamLiteError(f"a prompt has {valid} tokens but the exported graph takes at most {text_len}"
                              " (re-export with a larger --text-len)")
     out = torch.zeros(embeds.shape[0], text_len, embeds.shape[-1], dtype=torch.float32)
     out_mask = torch.zeros(embeds.shape[0], text_len, dtype=torch.float32)

@@ -23,7 +23,7 @@ import torch
 from ..errors import DreamLiteError
 from .graph import GRAPH_INPUTS, GRAPH_OUTPUTS, example_inputs, graph_modules, use_explicit_attention
 
-RUNTIMES = ("onnx", "executorch", "coreml")
+EXPORT_TARGETS = ("onnx", "executorch", "coreml")
 QUANTIZATIONS = (None, "int8")
 MANIFEST = "deploy.json"
 FILES = {"onnx": "{}.onnx", "executorch": "{}.pte", "coreml": "{}.mlpackage"}
@@ -34,8 +34,8 @@ ONNX_OPSET = 17
 
 def check_combination(runtime: str, quantize: str | None):
     """One-line reasons for what a backend cannot do, before any slow work."""
-    if runtime not in RUNTIMES:
-        raise DreamLiteError(f"unknown runtime {runtime!r}; choose one of: {', '.join(RUNTIMES)}")
+    if runtime not in EXPORT_TARGETS:
+        raise DreamLiteError(f"unknown runtime {runtime!r}; choose one of: {', '.join(EXPORT_TARGETS)}")
     if quantize not in QUANTIZATIONS:
         raise DreamLiteError(f"unknown quantisation {quantize!r}; the exporters support: int8")
     if runtime == "coreml" and quantize == "int8":

@@ -4,8 +4,9 @@
 with `quantize`, PyTorch's x86 int8 recipe first: PT2E static W8A8 (`X86InductorQuantizer`: per-channel
 weights, per-tensor activation ranges from calibration inputs) lowered by Inductor to oneDNN int8 kernels,
 with the ops left in float run in bf16 under autocast ("int8-mixed-bf16"). `dreamlite speed` times it on
-the paper U-Net; `InductorUNet` puts the same compiled graph inside `DreamLitePipeline`, so `dreamlite
-evaluate --runtime inductor-int8` scores exactly what was timed.
+the paper U-Net; `InductorUNet` puts a graph compiled by the same recipe inside `DreamLitePipeline`, so
+`dreamlite evaluate --runtime inductor-int8` scores the recipe that was timed (on the model being scored,
+calibrated on Shapes samples).
 
 The graph has static shapes, like the exports: `InductorUNet` pads the text to `text_len` tokens and runs
 the batch in fixed chunks (the last one filled up), so one compilation serves every call.
@@ -22,6 +23,7 @@ from torch import nn
 
 from ..errors import DreamLiteError
 from . import INDUCTOR_RUNTIMES
+from .calibration import pad_text
 
 
 def compile_step(step: nn.Module, example: Sequence[torch.Tensor], quantize: bool,
@@ -29,7 +31,10 @@ def compile_step(step: nn.Module, example: Sequence[torch.Tensor], quantize: boo
     """A compiled `step` for inputs shaped like `example`; int8 ranges come from `calibration` (else `example`)."""
     import torch._inductor.config as inductor_config
 
-    inductor_config.freezing = True  # weights become constants: pre-packed oneDNN weights, folded quant params
+    # Freezing makes weights constants: pre-packed oneDNN weights, folded quant params. It is a process-wide
+    # setting (`torch.compile(options={"freezing": True})` fails to lower the int8 prepack ops in torch 2.13),
+    # so later compilations in this process freeze too.
+    inductor_config.freezing = True
     if not quantize:
         step = step.to(torch.bfloat16)
         with torch.no_grad():
@@ -86,7 +91,7 @@ class InductorUNet(nn.Module):
         n = sample.shape[0]
         mask = (torch.ones(encoder_hidden_states.shape[:2]) if encoder_attention_mask is None
                 else encoder_attention_mask.float())
-        embeds, mask = _pad_text(encoder_hidden_states.float(), mask, self.text_len)
+        embeds, mask = pad_text(encoder_hidden_states, mask, self.text_len)
         # a fresh [n] tensor: an expanded one has stride 0, which the compiled graph's guards treat as a new input
         timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1) * torch.ones(n)
         inputs = [sample.float(), timestep, embeds, mask, added_cond_kwargs["time_ids"].float()]
@@ -101,32 +106,25 @@ class InductorUNet(nn.Module):
         return (out,) if not return_dict else {"sample": out}
 
 
-def _pad_text(embeds: torch.Tensor, mask: torch.Tensor, text_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    valid = int(mask.sum(dim=1).max())
-    if valid > text_len:
-        raise DreamLiteError(f"a prompt has {valid} tokens but the compiled graph takes at most {text_len}")
-    n = min(text_len, embeds.shape[1])
-    out = embeds.new_zeros(embeds.shape[0], text_len, embeds.shape[-1])
-    out_mask = mask.new_zeros(mask.shape[0], text_len)
-    out[:, :n], out_mask[:, :n] = embeds[:, :n], mask[:, :n]
-    return out, out_mask
-
-
 def inductor_pipeline(pipe, runtime: str, text_len: int, batch: int = 16, calibration_samples: int = 32):
     """`pipe` with its U-Net replaced by the compiled graph of `runtime` (calibrated on Shapes inputs for int8)."""
     if runtime not in INDUCTOR_RUNTIMES:
         raise DreamLiteError(f"unknown runtime {runtime!r}; choose one of: {', '.join(INDUCTOR_RUNTIMES)}")
     from .calibration import calibration_batches
-    from .graph import UNetStep, use_explicit_attention
+    from .graph import UNetStep, example_inputs, use_explicit_attention
 
     unet = copy.deepcopy(pipe.unet).float().eval()
     use_explicit_attention(unet)  # as timed by `dreamlite speed`
     size = pipe.default_resolution
-    samples = [b["unet"] for b in calibration_batches(pipe, calibration_samples, size, size, text_len)]
-    # whole batches of the compiled size: drop the remainder, or repeat samples when there are fewer than a batch
-    samples = list(itertools.islice(itertools.cycle(samples), max(batch, len(samples) - len(samples) % batch)))
-    batches = [[torch.cat(x) for x in zip(*samples[i:i + batch])] for i in range(0, len(samples), batch)]
-    run = compile_step(UNetStep(unet).eval(), batches[0], quantize=runtime.endswith("int8"), calibration=batches)
+    quantize = runtime.endswith("int8")
+    if quantize:  # int8 ranges from real inputs
+        samples = [b["unet"] for b in calibration_batches(pipe, calibration_samples, size, size, text_len)]
+        # whole batches of the compiled size: drop the remainder, or repeat samples when there are fewer than a batch
+        samples = list(itertools.islice(itertools.cycle(samples), max(batch, len(samples) - len(samples) % batch)))
+        batches = [[torch.cat(x) for x in zip(*samples[i:i + batch])] for i in range(0, len(samples), batch)]
+    else:  # bf16 needs only the shapes
+        batches = [example_inputs(unet, pipe.vae, size, size, text_len, batch=batch)["unet"]]
+    run = compile_step(UNetStep(unet).eval(), batches[0], quantize=quantize, calibration=batches)
     run(*batches[0])  # compile now, not inside the first sampling step
     components = {**pipe.components, "unet": InductorUNet(pipe.unet, run, batch, text_len)}
     return type(pipe)(**components, mode=pipe.config.mode, text_encoder_name=pipe.config.text_encoder_name)

@@ -17,11 +17,15 @@ import copy
 import json
 import os
 import shutil
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import DreamLiteError
+
+if TYPE_CHECKING:
+    from ..pipeline import DreamLitePipeline
 
 QUANT_FILE = "unet_w8a8.safetensors"
 QUANT_INFO = "quantization.json"
@@ -123,10 +127,11 @@ def token_state_cosine(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> 
     return float((cos * mask).sum() / mask.sum())
 
 
-def quantize_model(model, out: str, calibration_samples: int = 8, size: int | None = None,
-                   text_len: int = 64, text_encoder: str = "auto", log=print) -> str:
-    """Load `model` (a name or folder; a loaded pipeline is copied, not changed), quantise its U-Net (W8A8 static) and its text encoder (weight-only, `text_encoder`:
-    auto | int4 | int8 | none) and write a model folder that `load_quantized` reads."""
+def quantize_model(model: str | os.PathLike | DreamLitePipeline, out: str, calibration_samples: int = 8,
+                   size: int | None = None, text_len: int = 64, text_encoder: str = "auto", log=print) -> str:
+    """Load `model` (a folder or name; a loaded pipeline is left unchanged), quantise its U-Net (W8A8 static)
+    and its text encoder (weight-only, `text_encoder`: auto | int4 | int8 | none) and write a model folder that
+    `load_quantized` reads."""
     from safetensors.torch import save_file
     from torchao.prototype.safetensors.safetensors_support import flatten_tensor_state_dict
 
@@ -135,7 +140,14 @@ def quantize_model(model, out: str, calibration_samples: int = 8, size: int | No
 
     if text_encoder not in ("auto", "none", *TEXT_SCHEMES):  # before the (slow) load and calibration
         raise DreamLiteError(f"unknown text encoder scheme {text_encoder!r}; choose auto, none, int4 or int8")
-    pipe = copy.deepcopy(model) if isinstance(model, DreamLitePipeline) else DreamLitePipeline.from_pretrained(model)
+    if isinstance(model, DreamLitePipeline):  # copy what is quantised in place
+        copied = {"unet": copy.deepcopy(model.unet)}
+        if text_encoder != "none" and model.text_encoder is not None:
+            copied["text_encoder"] = copy.deepcopy(model.text_encoder)
+        pipe = DreamLitePipeline(**{**model.components, **copied}, mode=model.config.mode,
+                                 text_encoder_name=model.config.text_encoder_name)
+    else:
+        pipe = DreamLitePipeline.from_pretrained(model)
     size = size or pipe.default_resolution
     batches = [b["unet"] for b in calibration_batches(pipe, calibration_samples, size, size, text_len)]
     float_unet = copy.deepcopy(pipe.unet)

@@ -53,8 +53,11 @@ class RuntimePipeline:
 
 
 def runtime_pipeline(pipe, runtime: str, folder: str | None = None, height: int | None = None,
-                     width: int | None = None, text_len: int = 64):
-    """`pipe` as it runs in `runtime`; quantises or exports into `folder` first unless it already holds the result."""
+                     width: int | None = None, text_len: int = 64, batch: int = 16):
+    """`pipe` as it runs in `runtime`; quantises or exports into `folder` first unless it already holds the result.
+
+    `height` / `width` fix the exported graphs' size; `batch` the compiled Inductor graph's (use the number of
+    images per pipeline call, so no chunk is padded)."""
     if runtime not in RUNTIMES:
         raise DreamLiteError(f"unknown runtime {runtime!r}; choose one of: {', '.join(RUNTIMES)}")
     if runtime == "pytorch":
@@ -62,7 +65,7 @@ def runtime_pipeline(pipe, runtime: str, folder: str | None = None, height: int 
     if runtime.startswith("inductor"):
         from .inductor import inductor_pipeline
 
-        return inductor_pipeline(pipe, runtime, text_len=text_len)
+        return inductor_pipeline(pipe, runtime, text_len=text_len, batch=batch)
     if folder is None:
         raise DreamLiteError("give a folder for the quantised model or the exported graphs")
     if runtime == "w8a8":

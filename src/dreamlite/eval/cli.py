@@ -105,7 +105,7 @@ def cmd_evaluate(args):
     from ..deploy.runtimes import runtime_pipeline
 
     pipe = runtime_pipeline(model, args.runtime, args.export_dir or os.path.join(args.out, args.runtime),
-                            text_len=EXPORT_TEXT_LEN)
+                            text_len=EXPORT_TEXT_LEN, batch=args.batch_size)
     start = time.time()
     generated = [bench_prompts(pipe, os.path.join(suite, f"{name}.jsonl"), os.path.join(args.out, name),
                                args.images_per_prompt, args.seed, args.batch_size, **sampling)
