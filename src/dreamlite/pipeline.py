@@ -31,14 +31,14 @@ from .models.vae import decode_latents, encode_latents, vae_scale_factor
 MODES = ("base", "mobile")
 MAX_SIDE = 4096
 DEFAULT_STEPS = {"base": 28, "mobile": 4}
+DEFAULT_GUIDANCE = 3.5
+DEFAULT_IMAGE_GUIDANCE = 1.5
 
 
 def unet_evaluations_per_image(mode: str, task: str, steps: int | None = None) -> int:
     """U-Net evaluations one image costs: steps x guidance branches (2 to generate, 3 to edit in base mode)."""
     branches = 1 if mode == "mobile" else (2 if task == "generate" else 3)
     return (steps or DEFAULT_STEPS[mode]) * branches
-DEFAULT_GUIDANCE = 3.5
-DEFAULT_IMAGE_GUIDANCE = 1.5
 
 
 def calculate_shift(seq_len: int, base_len=256, max_len=4096, base_shift=0.5, max_shift=1.16) -> float:

@@ -152,31 +152,21 @@ def e2e_worker(kind: str, preset: str, size: int, runs: int) -> dict:
         pipe.set_progress_bar_config(disable=True)
         generate = lambda: pipe("pre-encoded", generator=torch.Generator().manual_seed(0), **common)  # noqa: E731
         edit = lambda: pipe("pre-encoded", image=source, generator=torch.Generator().manual_seed(0), **common)  # noqa: E731
-    elif kind == "project-bf16":
-        from ..pipeline import DreamLitePipeline
-        from .graph import use_explicit_attention
-
-        use_explicit_attention(unet)
-        pipe = DreamLitePipeline(vae=vae, unet=unet, scheduler=scheduler, mode="mobile").to(dtype=torch.bfloat16)
-        pipe.set_progress_bar_config(disable=True)
-        e, m = embeds.to(torch.bfloat16), mask
-        generate = lambda: pipe(prompt_embeds=e, prompt_embeds_mask=m, generator=torch.Generator().manual_seed(0),  # noqa: E731
-                                **common)
-        edit = lambda: pipe(image=source, prompt_embeds=e, prompt_embeds_mask=m,  # noqa: E731
-                            generator=torch.Generator().manual_seed(0), **common)
-    elif kind == "project-int8":
-        # The fastest U-Net path (PT2E x86 W8A8 + Inductor, as `compiled-int8-bf16`) inside the mobile pipeline;
-        # VAE and scheduler in fp32.
+    elif kind in ("project-bf16", "project-int8"):
         from ..pipeline import DreamLitePipeline
         from .graph import UNetStep, example_inputs, use_explicit_attention
         from .inductor import InductorUNet, compile_step
 
         use_explicit_attention(unet)
-        example = example_inputs(unet, vae, size, size, embeds.shape[1])["unet"]
-        run = compile_step(UNetStep(unet).eval(), example, quantize=True)
-        run(*example)  # compile before the timed runs
-        pipe = DreamLitePipeline(vae=vae, unet=InductorUNet(unet, run, batch=1, text_len=embeds.shape[1]),
-                                 scheduler=scheduler, mode="mobile")
+        if kind == "project-bf16":  # everything in bf16
+            pipe = DreamLitePipeline(vae=vae, unet=unet, scheduler=scheduler, mode="mobile").to(dtype=torch.bfloat16)
+            embeds = embeds.to(torch.bfloat16)
+        else:  # the fastest U-Net path (as `compiled-int8-bf16`) inside the mobile pipeline; VAE in fp32
+            example = example_inputs(unet, vae, size, size, embeds.shape[1])["unet"]
+            run = compile_step(UNetStep(unet).eval(), example, quantize=True)
+            run(*example)  # compile before the timed runs
+            pipe = DreamLitePipeline(vae=vae, unet=InductorUNet(unet, run, batch=1, text_len=embeds.shape[1]),
+                                     scheduler=scheduler, mode="mobile")
         pipe.set_progress_bar_config(disable=True)
         generate = lambda: pipe(prompt_embeds=embeds, prompt_embeds_mask=mask,  # noqa: E731
                                 generator=torch.Generator().manual_seed(0), **common)

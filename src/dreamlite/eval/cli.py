@@ -91,6 +91,7 @@ EXPORT_TEXT_LEN = 96  # exported graphs have a fixed text length; the suite's de
 
 def cmd_evaluate(args):
     """Bench and score the model on the ready suite (built from --seed if --suite is not given)."""
+    from ..deploy.runtimes import runtime_pipeline
     from ..pipeline import unet_evaluations_per_image
     from .bench import bench_edits, bench_prompts
     from .suite import build_suite
@@ -102,8 +103,6 @@ def cmd_evaluate(args):
                              f"static shapes); drop --size")
     if not os.path.isfile(os.path.join(suite, "geneval.jsonl")):  # edit sources at the size the model works at
         build_suite(suite, seed=args.seed, size=args.size or model.default_resolution)
-    from ..deploy.runtimes import runtime_pipeline
-
     pipe = runtime_pipeline(model, args.runtime, args.export_dir or os.path.join(args.out, args.runtime),
                             text_len=EXPORT_TEXT_LEN, batch=args.batch_size)
     start = time.time()
