@@ -2,6 +2,7 @@
 
     python scripts/ship_model.py runs/shapes-base/joint/model shapes-base [--recipe runs/shapes-base/recipe.json]
         [--vae runs/shapes-base/vae-decoder/model]   # a VAE with the same encoder, e.g. a decoder fine-tune
+        [--guidance 1.5 --image-guidance 1.5]        # the model's sampling defaults, chosen on a validation suite
 
 The MiniLM text encoder is not copied (the folder names it; it loads from the installed package). The result
 must stay well under 25 MB per file; this script refuses to write a larger one.
@@ -33,6 +34,8 @@ def main():
     ap.add_argument("name", help="shipped name, e.g. shapes-base")
     ap.add_argument("--recipe", default=None, help="recipe.json of the run, copied next to the weights")
     ap.add_argument("--vae", default=None, help="replace the VAE (a folder with vae/ or an AutoencoderTiny folder)")
+    ap.add_argument("--guidance", type=float, default=None, help="default text guidance written into the folder")
+    ap.add_argument("--image-guidance", type=float, default=None, help="default image guidance written into the folder")
     args = ap.parse_args()
     pipe = DreamLitePipeline.from_pretrained(args.model)
     if args.vae:
@@ -47,7 +50,10 @@ def main():
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     DreamLitePipeline(vae=pipe.vae, unet=pipe.unet, scheduler=pipe.scheduler, mode=pipe.config.mode,
-                      text_encoder_name="minilm").save_pretrained(tmp, safe_serialization=True)
+                      text_encoder_name="minilm",
+                      guidance_scale=pipe.config.get("guidance_scale") if args.guidance is None else args.guidance,
+                      image_guidance_scale=(pipe.config.get("image_guidance_scale") if args.image_guidance is None
+                                            else args.image_guidance)).save_pretrained(tmp, safe_serialization=True)
     for root, _, files in os.walk(tmp):
         for f in files:
             size = os.path.getsize(os.path.join(root, f)) / 2**20

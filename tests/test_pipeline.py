@@ -84,3 +84,24 @@ def test_mobile_mode_ignores_guidance(minilm_parts):
     assert np.array_equal(a, b)
     with pytest.raises(DreamLiteError, match="unknown mode"):
         DreamLitePipeline(**minilm_parts, mode="turbo")
+
+
+def test_model_folder_carries_its_guidance_defaults(minilm_parts, tmp_path, source_image):
+    """A folder's `guidance_scale` / `image_guidance_scale` are what a call without them uses (and survive a
+    save/load); explicit arguments still win."""
+    pipe = DreamLitePipeline(**minilm_parts, guidance_scale=1.0, image_guidance_scale=2.0)
+    pipe.save_pretrained(tmp_path)
+    loaded = DreamLitePipeline.from_pretrained(str(tmp_path), text_encoder=minilm_parts["text_encoder"],
+                                               tokenizer=minilm_parts["tokenizer"])
+    loaded.set_progress_bar_config(disable=True)
+    assert (loaded.default_guidance, loaded.default_image_guidance) == (1.0, 2.0)
+    seed = generators_from_seeds
+    implicit = _np(loaded, prompt="a red circle", generator=seed([0]))
+    assert np.array_equal(implicit, _np(loaded, prompt="a red circle", guidance_scale=1.0, generator=seed([0])))
+    assert not np.array_equal(implicit, _np(loaded, prompt="a red circle", guidance_scale=7.0, generator=seed([0])))
+    edit = _np(loaded, prompt="make it red", image=source_image, generator=seed([0]))
+    assert np.array_equal(edit, _np(loaded, prompt="make it red", image=source_image, guidance_scale=1.0,
+                                    image_guidance_scale=2.0, generator=seed([0])))
+    assert DreamLitePipeline(**minilm_parts).default_guidance == 3.5  # folders without one keep the global default
+    with pytest.raises(DreamLiteError, match="guidance_scale must be a number"):
+        DreamLitePipeline(**minilm_parts, guidance_scale=-1)

@@ -175,7 +175,7 @@ def _add_sampling_args(p: argparse.ArgumentParser):
     p.add_argument("-o", "--output", required=True, help="output image (several images get -0, -1, ... suffixes)")
     p.add_argument("--model", default=None, help="model folder or shipped model name (default: the shipped default)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default 28 base / 4 mobile)")
-    p.add_argument("--guidance", type=float, default=None, help="text guidance scale, base mode (default 3.5)")
+    p.add_argument("--guidance", type=float, default=None, help="text guidance scale, base mode (default: the model's, else 3.5)")
     p.add_argument("--negative-prompt", default=None, help="negative prompt, base mode")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed+i")
     p.add_argument("--height", type=int, default=None, help="multiple of 16 (default: model resolution)")
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="source image (any PIL-readable format; converted to RGB)")
     p.add_argument("prompt", nargs="?", metavar="instruction", help="the edit instruction")
     _add_sampling_args(p)
-    p.add_argument("--image-guidance", type=float, default=None, help="image guidance scale, base mode (default 1.5)")
+    p.add_argument("--image-guidance", type=float, default=None, help="image guidance scale, base mode (default: the model's, else 1.5)")
     p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser("encode", help="pre-compute prompt embeddings", description="Write prompt embeddings + masks to safetensors.")

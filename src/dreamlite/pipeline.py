@@ -84,6 +84,8 @@ class DreamLitePipeline(DiffusionPipeline):
         processor=None,
         mode: str = "base",
         text_encoder_name: str | None = None,
+        guidance_scale: float | None = None,
+        image_guidance_scale: float | None = None,
     ):
         super().__init__()
         if mode not in MODES:
@@ -91,7 +93,12 @@ class DreamLitePipeline(DiffusionPipeline):
         self.register_modules(
             text_encoder=text_encoder, tokenizer=tokenizer, processor=processor, vae=vae, unet=unet, scheduler=scheduler
         )
-        self.register_to_config(mode=mode, text_encoder_name=text_encoder_name)
+        for name, value in (("guidance_scale", guidance_scale), ("image_guidance_scale", image_guidance_scale)):
+            if value is not None and not (isinstance(value, (int, float)) and value >= 0):
+                raise DreamLiteError(f"{name} must be a number >= 0, got {value!r}")
+        # Per-model sampling defaults (chosen on a validation suite when the model is shipped); None = the global ones.
+        self.register_to_config(mode=mode, text_encoder_name=text_encoder_name, guidance_scale=guidance_scale,
+                                image_guidance_scale=image_guidance_scale)
         self.vae_scale_factor = vae_scale_factor(vae)
         # Sizes must be multiples of 2x the VAE factor: the U-Net downsamples the latent twice more.
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor * 2)
@@ -157,6 +164,16 @@ class DreamLitePipeline(DiffusionPipeline):
     @property
     def default_resolution(self) -> int:
         return int(self.unet.config.sample_size) * self.vae_scale_factor
+
+    @property
+    def default_guidance(self) -> float:
+        value = self.config.get("guidance_scale")
+        return DEFAULT_GUIDANCE if value is None else float(value)
+
+    @property
+    def default_image_guidance(self) -> float:
+        value = self.config.get("image_guidance_scale")
+        return DEFAULT_IMAGE_GUIDANCE if value is None else float(value)
 
     def check_inputs(self, prompts, images, height, width, prompt_embeds, num_images_per_prompt):
         check_size(height, width)
@@ -285,8 +302,9 @@ class DreamLitePipeline(DiffusionPipeline):
             height, width: output size, a multiple of 16 (default: the model's resolution, or the source's
                 size floored to 16 when editing).
             num_inference_steps: default 28 (base) or 4 (mobile).
-            guidance_scale: text CFG in base mode (default 3.5); ignored in mobile mode.
-            image_guidance_scale: image CFG when editing in base mode (default 1.5).
+            guidance_scale: text CFG in base mode (default: the model folder's `guidance_scale`, else 3.5);
+                ignored in mobile mode.
+            image_guidance_scale: image CFG when editing in base mode (default: the folder's, else 1.5).
             num_images_per_prompt: images per prompt; the batch is prompt-major.
             generator: one generator, or one per output image for batch-independent results.
             prompt_embeds, prompt_embeds_mask: pre-computed conditioning (skip the text encoder); with
@@ -312,8 +330,8 @@ class DreamLitePipeline(DiffusionPipeline):
         mode = self.config.mode
         do_cfg = mode == "base"
         steps = num_inference_steps or DEFAULT_STEPS[mode]
-        guidance = DEFAULT_GUIDANCE if guidance_scale is None else guidance_scale
-        image_guidance = DEFAULT_IMAGE_GUIDANCE if image_guidance_scale is None else image_guidance_scale
+        guidance = self.default_guidance if guidance_scale is None else guidance_scale
+        image_guidance = self.default_image_guidance if image_guidance_scale is None else image_guidance_scale
         device = self._execution_device
 
         # 1. Conditioning, one row per prompt, then repeated per image.

@@ -79,3 +79,31 @@ def test_channel_conditioning_ablation_trains_and_samples(tmp_path):
     assert image.shape == (32, 32, 3)
     with pytest.raises(DreamLiteError, match="objective.conditioning=channel"):
         Trainer(micro("edit", 1, f"init={tmp_path / 'model'}"), str(tmp_path / "again"), progress=False).train()
+
+
+def test_vae_stage_normalises_its_latents(tmp_path):
+    """The exported VAE maps the world to zero-mean, unit-std latents (what the flow's unit noise assumes); a
+    decoder-only fine-tune keeps those factors, so U-Nets trained on the latents stay valid."""
+    import itertools
+    import json
+
+    import torch
+    from diffusers import AutoencoderTiny
+
+    from dreamlite.data.shapes import ShapesStream
+    from dreamlite.data.transforms import collate
+    from dreamlite.models.vae import encode_latents
+
+    Trainer(micro("vae", 6), str(tmp_path / "vae"), progress=False).train()
+    vae = AutoencoderTiny.from_pretrained(str(tmp_path / "vae" / "model" / "vae"))
+    assert vae.config.scaling_factor != 1.0
+    pixels = collate(list(itertools.islice(iter(ShapesStream("t2i", 32, 99)), 128)))["image"]  # unseen images
+    with torch.no_grad():
+        latents = encode_latents(vae, pixels)
+    assert abs(latents.mean().item()) < 0.2 and 0.8 < latents.std().item() < 1.25
+
+    Trainer(micro("vae", 2, f"vae={tmp_path / 'vae' / 'model'}", "freeze_vae_encoder=true"), str(tmp_path / "dec"),
+            progress=False).train()
+    first = json.load(open(tmp_path / "vae" / "model" / "vae" / "config.json"))
+    second = json.load(open(tmp_path / "dec" / "model" / "vae" / "config.json"))
+    assert (first["scaling_factor"], first["shift_factor"]) == (second["scaling_factor"], second["shift_factor"])

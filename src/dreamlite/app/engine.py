@@ -32,6 +32,8 @@ class ModelInfo:
     resolution: int
     unet_parameters: int
     text_encoder: str | None
+    guidance: float = 3.5  # the model's default text / image guidance (base mode)
+    image_guidance: float = 1.5
 
     def markdown(self) -> str:
         encoder = self.text_encoder or "none (pre-computed embeddings only)"
@@ -141,6 +143,7 @@ class Engine:
                 name=os.path.basename(os.path.normpath(model)), path=path, mode=pipe.config.mode,
                 steps=DEFAULT_STEPS[pipe.config.mode], resolution=pipe.default_resolution,
                 unet_parameters=count_parameters(pipe.unet), text_encoder=encoder,
+                guidance=pipe.default_guidance, image_guidance=pipe.default_image_guidance,
             )
         return self._infos[model]
 

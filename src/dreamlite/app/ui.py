@@ -136,8 +136,10 @@ def build_app(engine: Engine) -> gr.Blocks:
     @_user_errors
     def on_model_change(model):
         m = engine.info(model)
-        return (m.markdown(), gr.Slider(value=m.steps), gr.Slider(visible=m.mode == "base"),
-                gr.Slider(value=m.steps), gr.Slider(visible=m.mode == "base"), gr.Slider(visible=m.mode == "base"),
+        base = m.mode == "base"
+        return (m.markdown(), gr.Slider(value=m.steps), gr.Slider(value=m.guidance, visible=base),
+                gr.Slider(value=m.steps), gr.Slider(value=m.guidance, visible=base),
+                gr.Slider(value=m.image_guidance, visible=base),
                 gr.Number(value=m.resolution), gr.Number(value=m.resolution))
 
     @_user_errors
@@ -251,7 +253,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                             width = gr.Number(info.resolution, label="Width", precision=0, step=16, elem_id="width")
                             height = gr.Number(info.resolution, label="Height", precision=0, step=16, elem_id="height")
                         steps = gr.Slider(1, 100, value=info.steps, step=1, label="Steps", elem_id="gen-steps")
-                        guidance = gr.Slider(0, 15, value=3.5, step=0.5, label="Guidance", visible=base)
+                        guidance = gr.Slider(0, 15, value=info.guidance, step=0.5, label="Guidance", visible=base)
                         with gr.Row():
                             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                             randomize = gr.Checkbox(False, label="Random seed")
@@ -272,8 +274,8 @@ def build_app(engine: Engine) -> gr.Blocks:
                                                  elem_id="instruction")
                         with gr.Row():
                             edit_steps = gr.Slider(1, 100, value=info.steps, step=1, label="Steps", elem_id="edit-steps")
-                            edit_guidance = gr.Slider(0, 15, value=3.5, step=0.5, label="Text guidance", visible=base)
-                            image_guidance = gr.Slider(0, 10, value=1.5, step=0.25, label="Image guidance",
+                            edit_guidance = gr.Slider(0, 15, value=info.guidance, step=0.5, label="Text guidance", visible=base)
+                            image_guidance = gr.Slider(0, 10, value=info.image_guidance, step=0.25, label="Image guidance",
                                                        visible=base)
                         with gr.Row():
                             edit_seed = gr.Number(0, label="Seed", precision=0, minimum=0)

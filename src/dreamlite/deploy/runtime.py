@@ -68,12 +68,14 @@ class DeviceRunner:
 
     # -------------------------------------------------------------------------------- loop
     def sample(self, prompt_embeds, prompt_mask=None, source: Image.Image | None = None, latents=None, seed: int = 0,
-               steps: int | None = None, negative_embeds=None, negative_mask=None, guidance: float = 3.5,
-               image_guidance: float = 1.5, output_type: str = "pil"):
+               steps: int | None = None, negative_embeds=None, negative_mask=None, guidance: float | None = None,
+               image_guidance: float | None = None, output_type: str = "pil"):
         """Generate (no `source`) or edit. Mobile-mode exports sample without guidance; base mode guides with
         the negative embeddings (one graph call per branch, as the graphs have batch 1)."""
         mode = self.manifest["mode"]
         steps = steps or DEFAULT_STEPS[mode]
+        guidance = self.manifest.get("guidance_scale", 3.5) if guidance is None else guidance
+        image_guidance = self.manifest.get("image_guidance_scale", 1.5) if image_guidance is None else image_guidance
         embeds, mask = self.pad_text(prompt_embeds, prompt_mask)
         if latents is None:
             latents = np.random.default_rng(seed).standard_normal(self.latent_shape, dtype=np.float32)

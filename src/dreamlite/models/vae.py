@@ -19,3 +19,16 @@ def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
     """Model latents -> [-1, 1] pixels."""
     shift = getattr(vae.config, "shift_factor", None) or 0.0
     return vae.decode(latents / vae.config.scaling_factor + shift).sample
+
+
+@torch.no_grad()
+def normalise_latents(vae, pixels: torch.Tensor) -> tuple[float, float]:
+    """Set the VAE's shift/scaling factors so its latents of `pixels` have mean 0 and std 1 (SD3's convention).
+
+    A tiny VAE trained from scratch has latents of std ~0.3 against unit noise, so the flow's signal would be
+    drowned at noise levels where sampling still has to place objects. Returns (shift_factor, scaling_factor).
+    """
+    raw = vae.encode(pixels).latents.float()
+    shift, scale = raw.mean().item(), 1.0 / raw.std().clamp_min(1e-6).item()
+    vae.register_to_config(shift_factor=shift, scaling_factor=scale)
+    return shift, scale

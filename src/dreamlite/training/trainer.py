@@ -27,7 +27,7 @@ from ..errors import DreamLiteError
 from ..models.canvas import conditioning_of
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import load_minilm, prompt_encoder_for, with_task_prefix
-from ..models.vae import encode_latents
+from ..models.vae import encode_latents, normalise_latents
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .objective import dropout_masks, flow_matching_loss, sample_sigmas, widen_for_channel_conditioning
@@ -252,6 +252,11 @@ class Trainer:
         self.step, self.micro_batches = state["step"], state["micro_batches"]
         self._load_stage_state(tensors, optim_state)
 
+    def _normalisation_images(self, count: int = 256) -> torch.Tensor:
+        """The first `count` images of the stage's data stream, for the latent statistics."""
+        stream = iter(build_dataset(self.cfg, 0))
+        return collate([next(stream) for _ in range(count)])["image"].to(self.accelerator.device)
+
     def _export(self) -> str:
         """The stage's result as a model folder: EMA weights, the VAE, the scheduler, the encoder's name."""
         from ..pipeline import DreamLitePipeline
@@ -261,6 +266,9 @@ class Trainer:
             return out
         final = self.ema if self.ema is not None else self.accelerator.unwrap_model(self.model)
         if self.cfg.stage == "vae":
+            if not self.cfg.freeze_vae_encoder:  # a decoder-only fine-tune keeps the latent space, factors included
+                shift, scale = normalise_latents(final, self._normalisation_images())
+                print(f"[vae] latent normalisation: shift_factor={shift:.4f} scaling_factor={scale:.4f}")
             final.save_pretrained(os.path.join(out, "vae"))
             return out
         pipe = DreamLitePipeline(vae=self.vae, unet=final, scheduler=build_scheduler(self.cfg.preset),
