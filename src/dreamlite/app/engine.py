@@ -32,8 +32,8 @@ class ModelInfo:
     resolution: int
     unet_parameters: int
     text_encoder: str | None
-    guidance: float = 3.5  # the model's default text / image guidance (base mode)
-    image_guidance: float = 1.5
+    guidance: float  # the model's default text / image guidance (base mode)
+    image_guidance: float
 
     def markdown(self) -> str:
         encoder = self.text_encoder or "none (pre-computed embeddings only)"

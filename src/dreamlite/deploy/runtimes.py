@@ -47,8 +47,7 @@ class RuntimePipeline:
                 embeds.numpy(), mask.numpy(), source=source, latents=latents.numpy(), steps=num_inference_steps,
                 negative_embeds=None if neg is None else neg.numpy(),
                 negative_mask=None if neg_mask is None else neg_mask.numpy(),
-                guidance=self.pipe.default_guidance if guidance_scale is None else guidance_scale,
-                image_guidance=self.pipe.default_image_guidance if image_guidance_scale is None else image_guidance_scale)
+                guidance=guidance_scale, image_guidance=image_guidance_scale)  # None: the manifest's (the model's)
             out.append(result if output_type == "pil" else np.asarray(result, np.float32) / 255.0)
         return DreamLitePipelineOutput(images=out if output_type == "pil" else np.stack(out))
 
