@@ -4,7 +4,8 @@
 #   spatial-edit-unified   DreamLite: in-context (width) conditioning, T2I -> Edit -> Unified
 #   spatial-unified        in-context conditioning, T2I -> Unified (no editing-only stage)
 #   channel-edit-unified   Pix2Pix-style channel conditioning (zero-initialised extra input channels), T2I -> Edit -> Unified
-# Usage: bash benchmarks/ablation.sh [BASE_RUN] [OUT]   (env EDIT, JOINT: steps of the two later stages; IMAGES per prompt)
+# Usage: bash benchmarks/ablation.sh [BASE_RUN] [OUT]   (env EDIT, JOINT: steps of the two later stages; IMAGES per
+# prompt; GUIDANCE: text guidance for every arm, default each model folder's own)
 set -euo pipefail
 BASE=${1:-runs/shapes-base}
 OUT=${2:-runs/ablation}
@@ -20,13 +21,13 @@ stage() {  # stage CONFIG INIT OUT [overrides...]: skipped when OUT already hold
 
 stage tiny-edit.yaml "$BASE/t2i/model" "$OUT/spatial-edit-unified/edit" "optim.steps=$EDIT"
 stage tiny-joint.yaml "$OUT/spatial-edit-unified/edit/model" "$OUT/spatial-edit-unified/joint" "optim.steps=$JOINT"
-stage tiny-joint.yaml "$BASE/t2i/model" "$OUT/spatial-unified/joint" "optim.steps=$((EDIT + JOINT))"
 stage tiny-edit.yaml "$BASE/t2i/model" "$OUT/channel-edit-unified/edit" "optim.steps=$EDIT" objective.conditioning=channel
 stage tiny-joint.yaml "$OUT/channel-edit-unified/edit/model" "$OUT/channel-edit-unified/joint" "optim.steps=$JOINT" objective.conditioning=channel
+stage tiny-joint.yaml "$BASE/t2i/model" "$OUT/spatial-unified/joint" "optim.steps=$((EDIT + JOINT))"
 
-for arm in spatial-edit-unified spatial-unified channel-edit-unified; do
+for arm in spatial-edit-unified channel-edit-unified spatial-unified; do
   [ -f "$OUT/$arm/eval/summary.json" ] || "$DL" evaluate --model "$OUT/$arm/joint/model" --out "$OUT/$arm/eval" \
-    --suite "$OUT/suite" --images-per-prompt "${IMAGES:-4}" --batch-size 16
+    --suite "$OUT/suite" --images-per-prompt "${IMAGES:-4}" --batch-size 16 ${GUIDANCE:+--guidance "$GUIDANCE"}
 done
 
 "${PY:-.venv/bin/python}" - "$OUT" <<'PY'

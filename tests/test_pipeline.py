@@ -105,3 +105,25 @@ def test_model_folder_carries_its_guidance_defaults(minilm_parts, tmp_path, sour
     assert DreamLitePipeline(**minilm_parts).default_guidance == 3.5  # folders without one keep the global default
     with pytest.raises(DreamLiteError, match="guidance_scale must be a number"):
         DreamLitePipeline(**minilm_parts, guidance_scale=-1)
+
+
+@pytest.mark.parametrize("task,guidance,image_guidance,branches", [
+    ("generate", 1.0, 1.5, 1), ("generate", 3.0, 1.5, 2), ("edit", 1.0, 1.0, 1), ("edit", 3.0, 1.0, 2),
+    ("edit", 1.0, 1.5, 3), ("edit", 3.0, 2.0, 3),
+])
+def test_a_scale_of_one_skips_its_guidance_branch(minilm_pipe, source_image, task, guidance, image_guidance, branches):
+    """Branches whose scale is 1 are left out (the U-Net sees fewer rows) and the result is the full formula's:
+    a scale a hair above 1 runs every branch and lands within that hair of the skipped one."""
+    rows = []
+    hook = minilm_pipe.unet.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[0]))
+    edit = {"image": source_image} if task == "edit" else {}
+    try:
+        out = _np(minilm_pipe, prompt="a red circle", guidance_scale=guidance, image_guidance_scale=image_guidance,
+                  generator=generators_from_seeds([2]), **edit)
+    finally:
+        hook.remove()
+    assert rows == [branches] * 2  # 2 steps, one image
+    near = _np(minilm_pipe, prompt="a red circle", guidance_scale=guidance + 1e-4 * (guidance == 1),
+               image_guidance_scale=image_guidance + 1e-4 * (image_guidance == 1), generator=generators_from_seeds([2]),
+               **edit)
+    assert np.abs(out - near).max() <= 2e-3

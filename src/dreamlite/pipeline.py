@@ -23,6 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from .errors import DreamLiteError
+from .guidance import DEFAULT_GUIDANCE, DEFAULT_IMAGE_GUIDANCE, combine_guidance, guidance_branches
 from .image_io import to_rgb
 from .models.canvas import conditioning_of, in_context_canvas
 from .models.text_encoders import pad_states, prompt_encoder_for, with_task_prefix
@@ -31,14 +32,12 @@ from .models.vae import decode_latents, encode_latents, vae_scale_factor
 MODES = ("base", "mobile")
 MAX_SIDE = 4096
 DEFAULT_STEPS = {"base": 28, "mobile": 4}
-DEFAULT_GUIDANCE = 3.5
-DEFAULT_IMAGE_GUIDANCE = 1.5
 
 
-def unet_evaluations_per_image(mode: str, task: str, steps: int | None = None) -> int:
-    """U-Net evaluations one image costs: steps x guidance branches (2 to generate, 3 to edit in base mode)."""
-    branches = 1 if mode == "mobile" else (2 if task == "generate" else 3)
-    return (steps or DEFAULT_STEPS[mode]) * branches
+def unet_evaluations_per_image(mode: str, task: str, steps: int | None = None, guidance: float = DEFAULT_GUIDANCE,
+                               image_guidance: float = DEFAULT_IMAGE_GUIDANCE) -> int:
+    """U-Net evaluations one image costs: steps x the guidance branches it needs."""
+    return (steps or DEFAULT_STEPS[mode]) * len(guidance_branches(mode, task, guidance, image_guidance))
 
 
 def calculate_shift(seq_len: int, base_len=256, max_len=4096, base_shift=0.5, max_shift=1.16) -> float:
@@ -328,11 +327,12 @@ class DreamLitePipeline(DiffusionPipeline):
         self.check_inputs(prompts, images, height, width, prompt_embeds, num_images_per_prompt)
 
         mode = self.config.mode
-        do_cfg = mode == "base"
         steps = num_inference_steps or DEFAULT_STEPS[mode]
         guidance = self.default_guidance if guidance_scale is None else guidance_scale
         image_guidance = self.default_image_guidance if image_guidance_scale is None else image_guidance_scale
         device = self._execution_device
+        names = guidance_branches(mode, task, guidance, image_guidance)
+        do_cfg = len(names) > 1  # negative prompts are needed
 
         # 1. Conditioning, one row per prompt, then repeated per image.
         if prompt_embeds is None:
@@ -365,19 +365,13 @@ class DreamLitePipeline(DiffusionPipeline):
         time_ids = torch.tensor([[width, height]], device=device, dtype=latents.dtype).repeat(n, 1)
 
         # 3. Batch layout of the guidance branches (same order as the official pipelines).
-        if not do_cfg:
-            branch_embeds, branch_mask = [embeds], [mask]
-            cond = source
-        elif task == "generate":
-            branch_embeds, branch_mask = [neg_embeds, embeds], [neg_mask, mask]
-            cond = torch.cat([source, source])
-        else:  # uncond (no text, no image), image only, text + image
-            branch_embeds, branch_mask = [neg_embeds, neg_embeds, embeds], [neg_mask, neg_mask, mask]
-            cond = torch.cat([torch.zeros_like(source), source, source])
+        text_of = {"uncond": (neg_embeds, neg_mask), "image": (neg_embeds, neg_mask), "text": (embeds, mask)}
+        branch_embeds, branch_mask = [text_of[b][0] for b in names], [text_of[b][1] for b in names]
+        cond = torch.cat([torch.zeros_like(source) if b == "uncond" else source for b in names])
         all_embeds, all_mask = _stack_padded(branch_embeds, branch_mask)
-        all_embeds, all_mask = per_image_branches(all_embeds, all_mask, len(branch_embeds), num_prompts, num_images_per_prompt)
+        all_embeds, all_mask = per_image_branches(all_embeds, all_mask, len(names), num_prompts, num_images_per_prompt)
         all_embeds, all_mask = all_embeds.to(device, self.unet.dtype), all_mask.to(device)
-        branches = len(branch_embeds)
+        branches = len(names)
         branch_time_ids = time_ids.repeat(branches, 1)
 
         # 4. Denoise.
@@ -387,12 +381,7 @@ class DreamLitePipeline(DiffusionPipeline):
                 v = self.predict_velocity(
                     latents.repeat(branches, 1, 1, 1), cond, t, all_embeds, all_mask, branch_time_ids
                 )
-                if do_cfg and task == "generate":
-                    v_uncond, v_text = v.chunk(2)
-                    v = v_uncond + guidance * (v_text - v_uncond)
-                elif do_cfg:
-                    v_uncond, v_image, v_text = v.chunk(3)
-                    v = v_uncond + guidance * (v_text - v_image) + image_guidance * (v_image - v_uncond)
+                v = combine_guidance(dict(zip(names, v.chunk(branches))), guidance, image_guidance)
                 latents = self.scheduler.step(v, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     callback_on_step_end(self, i, t, {"latents": latents})

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DreamLiteError
+from ..guidance import DEFAULT_GUIDANCE, DEFAULT_IMAGE_GUIDANCE, combine_guidance, guidance_branches
 from .export import MANIFEST, load_graph
 from .flow import euler_loop, flow_sigmas
 
@@ -71,38 +72,34 @@ class DeviceRunner:
                steps: int | None = None, negative_embeds=None, negative_mask=None, guidance: float | None = None,
                image_guidance: float | None = None, output_type: str = "pil"):
         """Generate (no `source`) or edit. Mobile-mode exports sample without guidance; base mode guides with
-        the negative embeddings (one graph call per branch, as the graphs have batch 1)."""
+        the negative embeddings (one graph call per branch, as the graphs have batch 1; a branch whose scale is
+        1 is skipped, as in the pipeline)."""
         mode = self.manifest["mode"]
         steps = steps or DEFAULT_STEPS[mode]
-        guidance = self.manifest.get("guidance_scale", 3.5) if guidance is None else guidance
-        image_guidance = self.manifest.get("image_guidance_scale", 1.5) if image_guidance is None else image_guidance
+        guidance = self.manifest.get("guidance_scale", DEFAULT_GUIDANCE) if guidance is None else guidance
+        image_guidance = self.manifest.get("image_guidance_scale", DEFAULT_IMAGE_GUIDANCE) if image_guidance is None else image_guidance
         embeds, mask = self.pad_text(prompt_embeds, prompt_mask)
         if latents is None:
             latents = np.random.default_rng(seed).standard_normal(self.latent_shape, dtype=np.float32)
         latents = np.asarray(latents, np.float32)
         if latents.shape != self.latent_shape:
             raise DreamLiteError(f"latents must have shape {list(self.latent_shape)}, got {list(latents.shape)}")
+        task = "generate" if source is None else "edit"
         cond = self.encode_image(source) if source is not None else np.zeros_like(latents)
-        guided = mode == "base"
-        if guided:
+        names = guidance_branches(mode, task, guidance, image_guidance)
+        if len(names) > 1:
             if negative_embeds is None:
                 raise DreamLiteError("base-mode guidance needs negative embeddings")
             neg, neg_mask = self.pad_text(negative_embeds, negative_mask)
         unet = self.graphs["unet"]
 
-        def call(x, t, e, m, c):
+        def call(branch, x, t):
+            e, m = (embeds, mask) if branch == "text" else (neg, neg_mask)
+            c = np.zeros_like(cond) if branch == "uncond" else cond
             return unet(np.concatenate([x, c], axis=3), np.array([t], np.float32), e, m, self.time_ids)
 
         def velocity(x, t):
-            v_text = call(x, t, embeds, mask, cond)
-            if not guided:
-                return v_text
-            if source is None:
-                v_uncond = call(x, t, neg, neg_mask, cond)
-                return v_uncond + guidance * (v_text - v_uncond)
-            v_uncond = call(x, t, neg, neg_mask, np.zeros_like(cond))
-            v_image = call(x, t, neg, neg_mask, cond)
-            return v_uncond + guidance * (v_text - v_image) + image_guidance * (v_image - v_uncond)
+            return combine_guidance({b: call(b, x, t) for b in names}, guidance, image_guidance)
 
         sigmas = flow_sigmas(steps, self.latent_shape[2], self.latent_shape[3], self.manifest["scheduler"])
         latents = euler_loop(velocity, latents, sigmas, self.manifest["scheduler"].get("num_train_timesteps", 1000))

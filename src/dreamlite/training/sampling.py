@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
+from ..guidance import combine_guidance
 from ..models.text_encoders import pad_states, with_task_prefix
 from ..models.vae import encode_latents
 from ..pipeline import calculate_shift
@@ -51,8 +52,7 @@ def guided_velocity(unet, latents, source, sigma, embeds, mask, uncond_embeds, u
     sigmas = sigma.expand(n).repeat(3) if sigma.ndim == 0 else sigma.repeat(3)
     v = predict_velocity(unet, latents.repeat(3, 1, 1, 1), cond, sigmas, all_embeds, all_mask, time_ids.repeat(3, 1),
                          conditioning)
-    v_u, v_i, v_t = v.chunk(3)
-    return v_u + guidance * (v_t - v_i) + image_guidance * (v_i - v_u)
+    return combine_guidance(dict(zip(("uncond", "image", "text"), v.chunk(3))), guidance, image_guidance)
 
 
 def euler_step(latents: torch.Tensor, velocity: torch.Tensor, sigma, sigma_next) -> torch.Tensor:
