@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from dreamlite.data.shapes import ShapesStream
 from dreamlite.data.transforms import collate
 from dreamlite.models.canvas import conditioning_of
-from dreamlite.models.text_encoders import load_minilm, prompt_encoder_for, with_task_prefix
-from dreamlite.models.vae import encode_latents, vae_scale_factor
+from dreamlite.models.text_encoders import load_minilm, prompt_encoder_for
+from dreamlite.models.vae import vae_scale_factor
 from dreamlite.pipeline import DreamLitePipeline
 from dreamlite.training.objective import predict_velocity
+from dreamlite.training.sampling import encode_batch
 
 NOISE_LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9, 0.98)
 
@@ -35,17 +36,16 @@ def unchanged_cells(batch: dict, factor: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def copy_errors(pipe: DreamLitePipeline, batch: dict, embeds, mask, seed: int) -> dict:
-    unet, vae = pipe.unet.eval(), pipe.vae.eval()
-    x0, source = encode_latents(vae, batch["image"]), encode_latents(vae, batch["source"])
-    same = unchanged_cells(batch, vae_scale_factor(vae)).expand_as(x0)
-    h, w = batch["image"].shape[-2:]
-    time_ids = torch.tensor([[w, h]], dtype=x0.dtype).repeat(x0.shape[0], 1)
+def copy_errors(pipe: DreamLitePipeline, batch: dict, encoder, seed: int) -> dict:
+    unet = pipe.unet.eval()
+    c = encode_batch(encoder, pipe.vae.eval(), batch, "cpu")  # the post-training stages' batch encoding
+    x0, source = c.x0, c.source
+    same = unchanged_cells(batch, vae_scale_factor(pipe.vae)).expand_as(x0)
     rows = {"unchanged": {}, "changed": {}, "copy floor": {}}
     for s in NOISE_LEVELS:
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
         sigmas = torch.full((x0.shape[0],), s)
-        v = predict_velocity(unet, (1 - s) * x0 + s * noise, source, sigmas, embeds, mask, time_ids,
+        v = predict_velocity(unet, (1 - s) * x0 + s * noise, source, sigmas, c.embeds, c.mask, c.time_ids,
                              conditioning_of(unet))
         err = (v - (noise - x0)) ** 2
         rows["unchanged"][s] = err[same].mean().item()
@@ -66,15 +66,14 @@ def main():
     stream = iter(ShapesStream("edit", args.size, args.seed))
     batch = collate([next(stream) for _ in range(args.edits)])
     text_encoder, tokenizer = load_minilm()
-    embeds, mask = prompt_encoder_for(text_encoder, tokenizer).encode(
-        [with_task_prefix(t, "edit") for t in batch["text"]], "generate")
+    encoder = prompt_encoder_for(text_encoder, tokenizer)
     print(f"{args.edits} edit triplets of world seed {args.seed}; mean squared velocity error")
     print("| model | cells | " + " | ".join(f"s={s}" for s in NOISE_LEVELS) + " |")
     print("|---|---|" + "---|" * len(NOISE_LEVELS))
     results = {}
     for folder in args.models:
         pipe = DreamLitePipeline.from_pretrained(folder, text_encoder=text_encoder, tokenizer=tokenizer)
-        rows = copy_errors(pipe, batch, embeds.to(pipe.unet.dtype), mask, args.seed)
+        rows = copy_errors(pipe, batch, encoder, args.seed)
         results[folder] = rows
         for name, row in rows.items():
             print(f"| {folder} | {name} | " + " | ".join(f"{row[s]:.3f}" for s in NOISE_LEVELS) + " |")

@@ -174,6 +174,11 @@ class DreamLitePipeline(DiffusionPipeline):
         value = self.config.get("image_guidance_scale")
         return DEFAULT_IMAGE_GUIDANCE if value is None else float(value)
 
+    def resolve_guidance(self, guidance_scale: float | None, image_guidance_scale: float | None) -> tuple[float, float]:
+        """(text, image) scales a call uses: the given ones, else the model folder's defaults."""
+        return (self.default_guidance if guidance_scale is None else guidance_scale,
+                self.default_image_guidance if image_guidance_scale is None else image_guidance_scale)
+
     def check_inputs(self, prompts, images, height, width, prompt_embeds, num_images_per_prompt):
         check_size(height, width)
         if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
@@ -328,8 +333,7 @@ class DreamLitePipeline(DiffusionPipeline):
 
         mode = self.config.mode
         steps = num_inference_steps or DEFAULT_STEPS[mode]
-        guidance = self.default_guidance if guidance_scale is None else guidance_scale
-        image_guidance = self.default_image_guidance if image_guidance_scale is None else image_guidance_scale
+        guidance, image_guidance = self.resolve_guidance(guidance_scale, image_guidance_scale)
         device = self._execution_device
         names = guidance_branches(mode, task, guidance, image_guidance)
         do_cfg = len(names) > 1  # negative prompts are needed

@@ -113,8 +113,7 @@ def cmd_evaluate(args):
     edited = bench_edits(pipe, os.path.join(suite, "edits", "basic_edit.json"), os.path.join(suite, "edits", "images"),
                          os.path.join(args.out, "edits"), args.seed, args.batch_size, **sampling)
     sample_seconds = time.time() - start
-    guidance = model.default_guidance if args.guidance is None else args.guidance
-    image_guidance = model.default_image_guidance if args.image_guidance is None else args.image_guidance
+    guidance, image_guidance = model.resolve_guidance(args.guidance, args.image_guidance)
     cost = {task: {"images": n, "seconds": round(sec, 1), "seconds_per_image": round(sec / max(n, 1), 3),
                    "unet_evaluations_per_image": unet_evaluations_per_image(model.config.mode, task, args.steps, guidance,
                                                                             image_guidance)}
