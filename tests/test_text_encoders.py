@@ -7,6 +7,7 @@ from dreamlite.models.text_encoders import (
     GENERATE_PREFIX,
     QWEN_GENERATE_DROP,
     QWEN_GENERATE_TEMPLATE,
+    CachedPromptEncoder,
     prompt_encoder_for,
     with_task_prefix,
 )
@@ -60,3 +61,20 @@ def test_minilm_states_are_384_d(minilm_parts):
     assert encoder.hidden_size == 384
     embeds, mask = encoder.encode([with_task_prefix("a blue star", "generate")], "generate")
     assert embeds.shape[-1] == 384 and embeds.shape[1] == mask.sum()
+
+
+def test_cached_encoder_gives_each_text_its_own_states_whatever_the_batch(minilm_parts):
+    """Training memoises prompts; a text's states must not depend on the batch it first came in (exact resume)."""
+    plain = prompt_encoder_for(minilm_parts["text_encoder"], minilm_parts["tokenizer"])
+    short, long = "[Generate]: a star", "[Generate]: three green crosses above a red square on a white background"
+    cached = CachedPromptEncoder(plain, max_entries=2)
+    embeds, mask = cached.encode([short, long, ""], "generate")
+    assert (cached.hits, cached.misses) == (0, 3) and len(cached.cache) == 2  # the oldest entry was evicted
+    for i, text in enumerate([short, long, ""]):
+        alone, alone_mask = plain.encode([text], "generate")
+        n = int(alone_mask.sum())
+        assert int(mask[i].sum()) == n and torch.equal(embeds[i, :n], alone[0, :n])
+    again, again_mask = CachedPromptEncoder(plain).encode([long, short], "generate")  # fresh cache, other batch
+    assert torch.equal(again[1][again_mask[1] == 1], embeds[0][mask[0] == 1])
+    cached.encode([long], "generate")
+    assert cached.hits == 1 and cached.hidden_size == 384

@@ -1,12 +1,44 @@
-"""Which U-Net branches a sampling step needs and how their velocities combine (classifier-free guidance).
+"""Sampling defaults per mode, which U-Net branches a sampling step needs and how their velocities combine
+(classifier-free guidance).
 
-Torch-free, so the PyTorch pipeline and the exported-graph runners share one definition.
+Torch-free, so the PyTorch pipeline, the exported-graph runners and the trainers share one definition.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
+
+DEFAULT_STEPS = {"base": 28, "mobile": 4}  # sampling steps per pipeline mode
 DEFAULT_GUIDANCE = 3.5
 DEFAULT_IMAGE_GUIDANCE = 1.5
+
+
+def resolve_guidance(recorded: Mapping, guidance: float | None = None,
+                     image_guidance: float | None = None) -> tuple[float, float]:
+    """(text, image) scales a call uses: the given ones, else the model's recorded defaults (`guidance_scale` /
+    `image_guidance_scale` of its pipeline config or export manifest, chosen on validation when it was shipped),
+    else the global defaults."""
+    g, ig = recorded.get("guidance_scale"), recorded.get("image_guidance_scale")
+    return (float(guidance if guidance is not None else DEFAULT_GUIDANCE if g is None else g),
+            float(image_guidance if image_guidance is not None else DEFAULT_IMAGE_GUIDANCE if ig is None else ig))
+
+
+def recorded_guidance(folder: str | None) -> dict:
+    """The guidance defaults a model folder's `model_index.json` sets (only those that are set)."""
+    path = os.path.join(folder, "model_index.json") if folder else ""
+    if not (path and os.path.isfile(path)):
+        return {}
+    with open(path) as f:
+        index = json.load(f)
+    return {k: float(index[k]) for k in ("guidance_scale", "image_guidance_scale") if index.get(k) is not None}
+
+
+def training_guidance(guidance: float, image_guidance: float, init: str | None) -> tuple[float, float]:
+    """Scales a post-training stage samples with: the configured ones, where 0 stands for the init model's own
+    default, so that ReFL trajectories and DMD2's real score follow the model as it is used."""
+    return resolve_guidance(recorded_guidance(init), guidance or None, image_guidance or None)
 
 
 def guidance_branches(mode: str, task: str, guidance: float = DEFAULT_GUIDANCE,

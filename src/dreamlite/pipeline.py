@@ -23,7 +23,14 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from .errors import DreamLiteError
-from .guidance import DEFAULT_GUIDANCE, DEFAULT_IMAGE_GUIDANCE, combine_guidance, guidance_branches
+from .guidance import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_IMAGE_GUIDANCE,
+    DEFAULT_STEPS,
+    combine_guidance,
+    guidance_branches,
+    resolve_guidance,
+)
 from .image_io import to_rgb
 from .models.canvas import conditioning_of, in_context_canvas
 from .models.text_encoders import pad_states, prompt_encoder_for, with_task_prefix
@@ -31,7 +38,6 @@ from .models.vae import decode_latents, encode_latents, vae_scale_factor
 
 MODES = ("base", "mobile")
 MAX_SIDE = 4096
-DEFAULT_STEPS = {"base": 28, "mobile": 4}
 
 
 def unet_evaluations_per_image(mode: str, task: str, steps: int | None = None, guidance: float = DEFAULT_GUIDANCE,
@@ -166,18 +172,15 @@ class DreamLitePipeline(DiffusionPipeline):
 
     @property
     def default_guidance(self) -> float:
-        value = self.config.get("guidance_scale")
-        return DEFAULT_GUIDANCE if value is None else float(value)
+        return resolve_guidance(self.config)[0]
 
     @property
     def default_image_guidance(self) -> float:
-        value = self.config.get("image_guidance_scale")
-        return DEFAULT_IMAGE_GUIDANCE if value is None else float(value)
+        return resolve_guidance(self.config)[1]
 
     def resolve_guidance(self, guidance_scale: float | None, image_guidance_scale: float | None) -> tuple[float, float]:
         """(text, image) scales a call uses: the given ones, else the model folder's defaults."""
-        return (self.default_guidance if guidance_scale is None else guidance_scale,
-                self.default_image_guidance if image_guidance_scale is None else image_guidance_scale)
+        return resolve_guidance(self.config, guidance_scale, image_guidance_scale)
 
     def check_inputs(self, prompts, images, height, width, prompt_embeds, num_images_per_prompt):
         check_size(height, width)

@@ -100,3 +100,15 @@ def test_int8_export_passes_parity_with_an_int8_unet(tmp_path_factory, mobile_pi
     rows = {r["graph"]: r for r in json.loads((folder / "deploy.json").read_text())["parity"]}
     assert rows["unet"]["precision"] == "int8" and 0 < rows["unet"]["rel_rms"] <= rows["unet"]["tolerance"]
     assert rows["vae_decoder"]["precision"] == "fp32"
+
+
+def test_runner_asks_for_negatives_only_when_a_branch_reads_them(onnx_dir):
+    """A scale of 1 skips its branch (dreamlite.guidance), so the host need not encode negative prompts."""
+    runner = DeviceRunner(str(onnx_dir))
+    assert not runner.needs_negatives("generate") and not runner.needs_negatives("edit")  # mobile: no guidance
+    runner.manifest = {**runner.manifest, "mode": "base", "guidance_scale": 1.0, "image_guidance_scale": 1.5}
+    assert runner.resolve_guidance() == (1.0, 1.5)
+    assert not runner.needs_negatives("generate")
+    assert runner.needs_negatives("edit")  # image guidance 1.5 keeps the unconditional branch
+    assert not runner.needs_negatives("edit", image_guidance=1.0)
+    assert runner.needs_negatives("generate", guidance=2.0)

@@ -211,3 +211,25 @@ def _encoder(parts):
     from dreamlite.models.text_encoders import prompt_encoder_for
 
     return prompt_encoder_for(parts["text_encoder"], parts["tokenizer"])
+
+
+def test_post_training_samples_with_the_init_models_guidance(tmp_path):
+    """ReFL trajectories and DMD2's real score use the base model's recorded guidance (chosen on validation),
+    and a base-mode fine-tune passes it on; an explicit scale still wins."""
+    import json
+
+    first = build_trainer(micro("sft", 2), str(tmp_path / "a"), progress=False).train()
+    index_path = tmp_path / "a" / "model" / "model_index.json"
+    index = json.loads(index_path.read_text())
+    assert index.get("guidance_scale") is None  # nothing recorded: the global defaults apply
+    index["guidance_scale"] = 1.25
+    index_path.write_text(json.dumps(index))
+    carried = build_trainer(micro("sft", 2, f"init={first}"), str(tmp_path / "b"), progress=False).train()
+    assert json.loads((tmp_path / "b" / "model" / "model_index.json").read_text())["guidance_scale"] == 1.25
+    for overrides, expected in (((), (1.25, 1.5)), (("distill.guidance=2.0",), (2.0, 1.5))):
+        trainer = build_trainer(micro("dmd2", 1, f"init={carried}", *overrides), str(tmp_path / "c"), progress=False)
+        trainer._setup()
+        assert trainer.guidance == expected
+    trainer = build_trainer(micro("dmd2", 1), str(tmp_path / "d"), progress=False)
+    trainer._setup()
+    assert trainer.guidance == (3.5, 1.5)

@@ -14,11 +14,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DreamLiteError
-from ..guidance import DEFAULT_GUIDANCE, DEFAULT_IMAGE_GUIDANCE, combine_guidance, guidance_branches
+from ..guidance import DEFAULT_STEPS, combine_guidance, guidance_branches, resolve_guidance
 from .export import MANIFEST, load_graph
 from .flow import euler_loop, flow_sigmas
-
-DEFAULT_STEPS = {"base": 28, "mobile": 4}
 
 
 class DeviceRunner:
@@ -68,6 +66,14 @@ class DeviceRunner:
         return Image.fromarray((array * 255).round().astype(np.uint8))
 
     # -------------------------------------------------------------------------------- loop
+    def resolve_guidance(self, guidance: float | None = None, image_guidance: float | None = None):
+        """(text, image) guidance a call uses: the given scales, else the exported model's own defaults."""
+        return resolve_guidance(self.manifest, guidance, image_guidance)
+
+    def needs_negatives(self, task: str, guidance: float | None = None, image_guidance: float | None = None) -> bool:
+        """Whether a call guides with a branch that reads the negative embeddings."""
+        return len(guidance_branches(self.manifest["mode"], task, *self.resolve_guidance(guidance, image_guidance))) > 1
+
     def sample(self, prompt_embeds, prompt_mask=None, source: Image.Image | None = None, latents=None, seed: int = 0,
                steps: int | None = None, negative_embeds=None, negative_mask=None, guidance: float | None = None,
                image_guidance: float | None = None, output_type: str = "pil"):
@@ -76,8 +82,7 @@ class DeviceRunner:
         1 is skipped, as in the pipeline)."""
         mode = self.manifest["mode"]
         steps = steps or DEFAULT_STEPS[mode]
-        guidance = self.manifest.get("guidance_scale", DEFAULT_GUIDANCE) if guidance is None else guidance
-        image_guidance = self.manifest.get("image_guidance_scale", DEFAULT_IMAGE_GUIDANCE) if image_guidance is None else image_guidance
+        guidance, image_guidance = self.resolve_guidance(guidance, image_guidance)
         embeds, mask = self.pad_text(prompt_embeds, prompt_mask)
         if latents is None:
             latents = np.random.default_rng(seed).standard_normal(self.latent_shape, dtype=np.float32)

@@ -36,7 +36,7 @@ class RuntimePipeline:
         images = None if images is None else [im for im in images for _ in range(num_images_per_prompt)]
         generators = generator if isinstance(generator, list) else [generator] * len(prompts)
         task = "generate" if images is None else "edit"
-        guided = self.runner.manifest["mode"] == "base"
+        guided = self.runner.needs_negatives(task, guidance_scale, image_guidance_scale)
         out = []
         for i, text in enumerate(prompts):
             source = None if images is None else images[i].convert("RGB")

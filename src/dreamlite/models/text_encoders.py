@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
@@ -128,6 +129,45 @@ class MiniLMPromptEncoder(PromptEncoder):
         ).to(self.text_encoder.device)
         hidden = self.text_encoder(**inputs).last_hidden_state
         return pad_states(_valid_states(hidden, inputs["attention_mask"], 0))
+
+
+class CachedPromptEncoder:
+    """Memoises a frozen encoder's states per text: training prompts repeat (the world's captions are templated;
+    about 70% of a stage's prompts were seen before), and the paper pre-computes text embeddings too.
+
+    Each text is encoded on its own, so its states never depend on what else was in the batch: a resumed run,
+    which starts with an empty cache, sees exactly the states of an uninterrupted one. Text only; requests with
+    images (Qwen3-VL edits) go straight to the encoder."""
+
+    def __init__(self, encoder: PromptEncoder, max_entries: int = 20_000):
+        self.encoder, self.max_entries = encoder, max_entries
+        self.cache: OrderedDict[tuple[str, str, int], torch.Tensor] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def __getattr__(self, name):  # name, hidden_size, text_encoder, ... of the wrapped encoder
+        if name == "encoder":  # not set yet (copying): no recursion
+            raise AttributeError(name)
+        return getattr(self.encoder, name)
+
+    @torch.no_grad()
+    def encode(self, texts, task, images=None, max_length=200):
+        if images is not None:
+            return self.encoder.encode(texts, task, images, max_length)
+        states = []
+        for text in texts:
+            key = (text, task, max_length)
+            state = self.cache.get(key)
+            if state is not None:
+                self.cache.move_to_end(key)
+                self.hits += 1
+            else:
+                embeds, mask = self.encoder.encode([text], task, None, max_length)
+                state = self.cache[key] = embeds[0, : int(mask[0].sum())]
+                self.misses += 1
+                if len(self.cache) > self.max_entries:
+                    self.cache.popitem(last=False)
+            states.append(state)
+        return pad_states(states)
 
 
 _ENCODERS = {"qwen3_vl": Qwen3VLPromptEncoder, "bert": MiniLMPromptEncoder}

@@ -84,8 +84,8 @@ class ReFLConfig:
     num_steps: int = 20  # sampling trajectory length (no gradients)
     stop_min: float = 0.6  # stop at a random step in [stop_min, stop_max) of the trajectory
     stop_max: float = 1.0
-    guidance: float = 3.5
-    image_guidance: float = 1.5
+    guidance: float = 0.0  # trajectory CFG; 0: the init model's own default (its model_index.json, else 3.5)
+    image_guidance: float = 0.0  # 0: the init model's own default (else 1.5)
 
 
 @dataclass
@@ -95,8 +95,8 @@ class DMD2Config:
     num_steps: int = 4  # generator steps (the exported model runs them in mode=mobile)
     fake_steps: int = 5  # fake-score (+ GAN head) updates per generator update (two time-scale rule)
     fake_lr: float = 0.0  # 0: same as optim.lr
-    guidance: float = 3.5  # real score: text CFG (generate) or text CFG + image CFG (edit)
-    image_guidance: float = 1.5
+    guidance: float = 0.0  # real score: text CFG (generate) or text CFG + image CFG (edit); 0: the init model's
+    image_guidance: float = 0.0  # own defaults, as it samples when used (its model_index.json, else 3.5 / 1.5)
     gan_weight: float = 0.003  # generator's non-saturating GAN loss weight
     disc_weight: float = 0.01  # fake score's classifier loss weight
     min_sigma: float = 0.02  # range of the re-noising level for the distribution-matching gradient

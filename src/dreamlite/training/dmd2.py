@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..guidance import training_guidance
 from .objective import flow_matching_loss, predict_velocity
 from .sampling import Conditioning, encode_batch, euler_step, guided_velocity, predict_x0, sampling_sigmas
 from .trainer import Trainer
@@ -110,6 +111,7 @@ class DMD2Trainer(Trainer):
         o = self.cfg.optim
         self.fake_optimizer = torch.optim.AdamW(list(self.fake_unet.parameters()) + list(self.gan_head.parameters()),
                                                 lr=d.fake_lr or o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        self.guidance = training_guidance(d.guidance, d.image_guidance, self.cfg.init)
         self._metrics = {"dmd": [], "gan_g": [], "fake_flow": [], "disc": []}
 
     def _setup(self):
@@ -181,8 +183,8 @@ class DMD2Trainer(Trainer):
         c = encode_batch(self.encoder, self.vae, batch, self.accelerator.device)
         x0 = self._generator_sample(c, grad=True)
         sigma = self._renoise_sigma(x0.shape[0], x0.device)
-        dmd = distribution_matching_loss(x0, c, self.real_unet, self.fake_unet, sigma, self._randn(x0), d.guidance,
-                                         d.image_guidance, conditioning)
+        dmd = distribution_matching_loss(x0, c, self.real_unet, self.fake_unet, sigma, self._randn(x0), *self.guidance,
+                                         conditioning)
         self.fake_unet.requires_grad_(False)  # gradients reach x0 through the frozen fake score and head
         self.gan_head.requires_grad_(False)
         try:

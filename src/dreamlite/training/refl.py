@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import DreamLiteError
+from ..guidance import training_guidance
 from ..models.vae import decode_latents
 from .config import TrainConfig
 from .rewards import SentenceEncoder, TaskRewards, load_reward
@@ -72,6 +73,7 @@ class ReFLTrainer(Trainer):
                 load_reward(r.generate_reward, "generate", encoder) if r.generate_reward else None,
                 load_reward(r.edit_reward, "edit", encoder) if r.edit_reward else None)
         self.rewards.requires_grad_(False).eval().to(self.accelerator.device)
+        self.guidance = training_guidance(r.guidance, r.image_guidance, self.cfg.init)
         self._metrics = {"flow_loss": [], "reward": []}
 
     def _stage_loss(self):
@@ -88,8 +90,8 @@ class ReFLTrainer(Trainer):
         lo, hi = stop_range(r.num_steps, r.stop_min, r.stop_max)
         stop = int(torch.randint(lo, hi + 1, (1,), generator=self.generator))
         noise = torch.randn(c.x0.shape, generator=self.generator).to(c.x0.device)
-        loss, scores, scored = refl_loss(self.model, self.vae, self.rewards, c, sigmas, stop, noise, r.guidance,
-                                         r.image_guidance, self.cfg.objective.conditioning)
+        loss, scores, scored = refl_loss(self.model, self.vae, self.rewards, c, sigmas, stop, noise, *self.guidance,
+                                         self.cfg.objective.conditioning)
         if scored.any():
             self._metrics["reward"].append(scores[scored].mean().item())
         return flow + r.weight * loss

@@ -24,9 +24,10 @@ from tqdm.auto import tqdm
 
 from ..data.transforms import collate
 from ..errors import DreamLiteError
+from ..guidance import recorded_guidance
 from ..models.canvas import conditioning_of
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
-from ..models.text_encoders import load_minilm, prompt_encoder_for, with_task_prefix
+from ..models.text_encoders import CachedPromptEncoder, load_minilm, prompt_encoder_for, with_task_prefix
 from ..models.vae import encode_latents, normalise_latents
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -93,7 +94,7 @@ class Trainer:
                 raise DreamLiteError("training here uses the MiniLM text encoder; Qwen3-VL training needs its weights")
             self.text_encoder, self.tokenizer = load_minilm()
             self.text_encoder.requires_grad_(False).eval()
-            self.encoder = prompt_encoder_for(self.text_encoder, self.tokenizer)
+            self.encoder = CachedPromptEncoder(prompt_encoder_for(self.text_encoder, self.tokenizer))
         if cfg.optim.gradient_checkpointing:
             self.model.enable_gradient_checkpointing()
         self.model.train()
@@ -271,8 +272,10 @@ class Trainer:
                 print(f"[vae] latent normalisation: shift_factor={shift:.4f} scaling_factor={scale:.4f}")
             final.save_pretrained(os.path.join(out, "vae"))
             return out
+        # A base-mode fine-tune samples like the model it started from: its recorded guidance defaults carry over.
+        carried = recorded_guidance(self.cfg.init) if self.export_mode == "base" else {}
         pipe = DreamLitePipeline(vae=self.vae, unet=final, scheduler=build_scheduler(self.cfg.preset),
-                                 mode=self.export_mode, text_encoder_name="minilm")
+                                 mode=self.export_mode, text_encoder_name="minilm", **carried)
         pipe.save_pretrained(out)
         return out
 
