@@ -71,7 +71,8 @@ def main():
             encoder.encode(texts, "generate")
             times[name] += time.perf_counter() - start
     result = {"stage": args.stage, "batches": args.batches, "batch_size": n, "hit_rate_over_stage": round(hit_rate, 3),
-              "cache_entries": len(cached.cache), "timed_batches": args.timed,
+              "cache_entries": len(cached.cache),
+              "cache_mib": round(cached.bytes / 2**20, 1), "timed_batches": args.timed,
               "ms_per_batch": {k: round(v / args.timed * 1000, 1) for k, v in times.items()},
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(json.dumps(result, indent=1))

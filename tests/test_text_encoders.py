@@ -67,9 +67,11 @@ def test_cached_encoder_gives_each_text_its_own_states_whatever_the_batch(minilm
     """Training memoises prompts; a text's states must not depend on the batch it first came in (exact resume)."""
     plain = prompt_encoder_for(minilm_parts["text_encoder"], minilm_parts["tokenizer"])
     short, long = "[Generate]: a star", "[Generate]: three green crosses above a red square on a white background"
-    cached = CachedPromptEncoder(plain, max_entries=2)
+    size = {t: int(plain.encode([t], "generate")[1].sum()) * 384 * 4 for t in (short, long, "")}  # fp32 bytes
+    cached = CachedPromptEncoder(plain, max_bytes=size[long] + size[""])
     embeds, mask = cached.encode([short, long, ""], "generate")
-    assert (cached.hits, cached.misses) == (0, 3) and len(cached.cache) == 2  # the oldest entry was evicted
+    assert (cached.hits, cached.misses) == (0, 3) and list(cached.cache) == [(long, "generate", 200), ("", "generate", 200)]
+    assert cached.bytes == size[long] + size[""]  # the least recently used text went
     for i, text in enumerate([short, long, ""]):
         alone, alone_mask = plain.encode([text], "generate")
         n = int(alone_mask.sum())

@@ -230,6 +230,14 @@ def test_post_training_samples_with_the_init_models_guidance(tmp_path):
         trainer = build_trainer(micro("dmd2", 1, f"init={carried}", *overrides), str(tmp_path / "c"), progress=False)
         trainer._setup()
         assert trainer.guidance == expected
+    from dreamlite.training.rewards import ShapesRewardNet
+
+    ShapesRewardNet(task="generate", image_size=32, channels=(8, 8, 8)).save_pretrained(tmp_path / "reward")
+    for overrides, expected in (((), (1.25, 1.5)), (("feedback.image_guidance=1.2",), (1.25, 1.2))):
+        cfg = micro("refl", 1, f"init={carried}", f"feedback.generate_reward={tmp_path / 'reward'}", *overrides)
+        trainer = build_trainer(cfg, str(tmp_path / "e"), progress=False)
+        trainer._setup()
+        assert trainer.guidance == expected
     trainer = build_trainer(micro("dmd2", 1), str(tmp_path / "d"), progress=False)
     trainer._setup()
     assert trainer.guidance == (3.5, 1.5)

@@ -133,15 +133,16 @@ class MiniLMPromptEncoder(PromptEncoder):
 
 class CachedPromptEncoder:
     """Memoises a frozen encoder's states per text: training prompts repeat (the world's captions are templated;
-    about 70% of a stage's prompts were seen before), and the paper pre-computes text embeddings too.
+    75% of the t2i stage's prompts were seen before), and the paper pre-computes text embeddings too. The least
+    recently used texts go once the states exceed `max_bytes`.
 
     Each text is encoded on its own, so its states never depend on what else was in the batch: a resumed run,
     which starts with an empty cache, sees exactly the states of an uninterrupted one. Text only; requests with
     images (Qwen3-VL edits) go straight to the encoder."""
 
-    def __init__(self, encoder: PromptEncoder, max_entries: int = 20_000):
-        self.encoder, self.max_entries = encoder, max_entries
-        self.cache: OrderedDict[tuple[str, str, int], torch.Tensor] = OrderedDict()
+    def __init__(self, encoder: PromptEncoder, max_bytes: int = 256 * 2**20):
+        self.encoder, self.max_bytes, self.bytes = encoder, max_bytes, 0
+        self.cache: OrderedDict[tuple[str, str, int], torch.Tensor] = OrderedDict()  # least recently used first
         self.hits = self.misses = 0
 
     def __getattr__(self, name):  # name, hidden_size, text_encoder, ... of the wrapped encoder
@@ -162,10 +163,11 @@ class CachedPromptEncoder:
                 self.hits += 1
             else:
                 embeds, mask = self.encoder.encode([text], task, None, max_length)
-                state = self.cache[key] = embeds[0, : int(mask[0].sum())]
+                state = self.cache[key] = embeds[0, : int(mask[0].sum())].clone()
                 self.misses += 1
-                if len(self.cache) > self.max_entries:
-                    self.cache.popitem(last=False)
+                self.bytes += state.nbytes
+                while self.bytes > self.max_bytes and len(self.cache) > 1:
+                    self.bytes -= self.cache.popitem(last=False)[1].nbytes
             states.append(state)
         return pad_states(states)
 
