@@ -15,29 +15,21 @@ import time
 import numpy as np
 import torch
 
+from dreamlite.data.shapes import draw_sample
 from dreamlite.models.text_encoders import (
     CachedPromptEncoder,
     load_minilm,
     prompt_encoder_for,
     with_task_prefix,
 )
-from dreamlite.world.captions import CATEGORIES, generation_example
-from dreamlite.world.edits import sample_edit
 
 SEEDS = {"t2i": 2, "edit": 3, "joint": 4}  # data.seed of the shipped stage configs
 
 
 def prompt(seed: int, index: int, stage: str) -> str:
-    """The (prefixed) text of sample `index`, drawn as data/shapes.py draws it, without rendering."""
-    rng = np.random.default_rng([seed, index])
-    task = stage if stage != "joint" else ("edit" if rng.random() < 0.5 else "t2i")
-    if task == "t2i":
-        category = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
-        return with_task_prefix(generation_example(rng, category, 64)[0], "generate")
-    case = sample_edit(rng, 64)
-    while case is None:
-        case = sample_edit(rng, 64)
-    return with_task_prefix(case.instruction, "edit")
+    """The (prefixed) text of sample `index` of the stage's stream, drawn without rendering."""
+    drawn = draw_sample(seed, index, stage, 64)
+    return with_task_prefix(drawn["text"], drawn["task"])
 
 
 def main():

@@ -22,8 +22,9 @@ from .transforms import to_tensor
 TASKS = ("t2i", "edit", "joint")
 
 
-def shapes_sample(seed: int, index: int, task: str, size: int, edit_fraction: float = 0.5) -> dict:
-    """One sample in the common format, as uint8 arrays (`image`, `source`) plus text and metadata."""
+def draw_sample(seed: int, index: int, task: str, size: int, edit_fraction: float = 0.5) -> dict:
+    """What sample `index` is, without rendering it: `task` ("generate" / "edit"), `text`, `key` and its
+    `scene` (generation, with its `category`) or edit `case`. Cheap, for anything that needs only the prompts."""
     rng = np.random.default_rng([seed, index])
     if task == "joint":
         task = "edit" if rng.random() < edit_fraction else "t2i"
@@ -31,13 +32,22 @@ def shapes_sample(seed: int, index: int, task: str, size: int, edit_fraction: fl
     if task == "t2i":  # every prompt family of the world equally often (GenEval tags, dense, free captions)
         category = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
         text, scene = generation_example(rng, category, size)
-        return {"image": render(scene), "text": text, "task": "generate", "key": key, "category": category,
-                "scene": scene.to_dict()}
+        return {"task": "generate", "text": text, "key": key, "category": category, "scene": scene}
     case = sample_edit(rng, size)
     while case is None:  # an edit type that this source scene cannot take; draw again from the same rng
         case = sample_edit(rng, size)
-    return {"image": render(case.target), "source": render(case.source), "text": case.instruction, "task": "edit",
-            "key": key, "edit_type": case.edit_type, "scene": case.target.to_dict()}
+    return {"task": "edit", "text": case.instruction, "key": key, "case": case}
+
+
+def shapes_sample(seed: int, index: int, task: str, size: int, edit_fraction: float = 0.5) -> dict:
+    """One sample in the common format, as uint8 arrays (`image`, `source`) plus text and metadata."""
+    drawn = draw_sample(seed, index, task, size, edit_fraction)
+    if drawn["task"] == "generate":
+        return {"image": render(drawn["scene"]), "text": drawn["text"], "task": "generate", "key": drawn["key"],
+                "category": drawn["category"], "scene": drawn["scene"].to_dict()}
+    case = drawn["case"]
+    return {"image": render(case.target), "source": render(case.source), "text": drawn["text"], "task": "edit",
+            "key": drawn["key"], "edit_type": case.edit_type, "scene": case.target.to_dict()}
 
 
 class ShapesStream(torch.utils.data.IterableDataset):
