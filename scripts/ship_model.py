@@ -2,7 +2,7 @@
 
     python scripts/ship_model.py runs/shapes-base/joint/model shapes-base [--recipe runs/shapes-base/recipe.json]
         [--vae runs/shapes-base/vae-decoder/model]   # a VAE with the same encoder, e.g. a decoder fine-tune
-        [--guidance 1.5 --image-guidance 1.5]        # the model's sampling defaults, chosen on a validation suite
+        [--guidance 1.5 --image-guidance 1.5 --guidance-max-sigma 0.7]   # sampling defaults, chosen on a validation suite
 
 The MiniLM text encoder is not copied (the folder names it; it loads from the installed package). The result
 must stay well under 25 MB per file; this script refuses to write a larger one.
@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--vae", default=None, help="replace the VAE (a folder with vae/ or an AutoencoderTiny folder)")
     ap.add_argument("--guidance", type=float, default=None, help="default text guidance written into the folder")
     ap.add_argument("--image-guidance", type=float, default=None, help="default image guidance written into the folder")
+    ap.add_argument("--guidance-max-sigma", type=float, default=None,
+                    help="guide only at noise levels up to this (written into the folder; default: always)")
     args = ap.parse_args()
     pipe = DreamLitePipeline.from_pretrained(args.model)
     if args.vae:
@@ -53,7 +55,9 @@ def main():
                       text_encoder_name="minilm",
                       guidance_scale=pipe.config.get("guidance_scale") if args.guidance is None else args.guidance,
                       image_guidance_scale=(pipe.config.get("image_guidance_scale") if args.image_guidance is None
-                                            else args.image_guidance)).save_pretrained(tmp, safe_serialization=True)
+                                            else args.image_guidance),
+                      guidance_max_sigma=(pipe.config.get("guidance_max_sigma") if args.guidance_max_sigma is None
+                                          else args.guidance_max_sigma)).save_pretrained(tmp, safe_serialization=True)
     for root, _, files in os.walk(tmp):
         for f in files:
             size = os.path.getsize(os.path.join(root, f)) / 2**20

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,50 @@ def test_a_scale_of_one_skips_its_guidance_branch(minilm_pipe, source_image, tas
                image_guidance_scale=image_guidance + 1e-4 * (image_guidance == 1), generator=generators_from_seeds([2]),
                **edit)
     assert np.abs(out - near).max() <= 2e-3
+
+
+@pytest.mark.parametrize("task", ["generate", "edit"])
+def test_guidance_interval_guides_only_the_low_noise_steps(minilm_pipe, source_image, task, tmp_path):
+    """Steps above `guidance_max_sigma` take the text branch alone: all above is the unguided sample, none above
+    is the guided one, and a split costs what `unet_evaluations_per_image` says. A folder records the default."""
+    from dreamlite.pipeline import unet_evaluations_per_image
+
+    edit = {"image": source_image} if task == "edit" else {}
+    kw = dict(prompt="a red circle", guidance_scale=4.0, image_guidance_scale=2.0, num_inference_steps=4,
+              height=64, width=64, output_type="np", **edit)
+    seed = generators_from_seeds
+
+    def sample(**extra):
+        rows = []
+        hook = minilm_pipe.unet.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[0]))
+        try:
+            return minilm_pipe(generator=seed([1]), **{**kw, **extra}).images, rows
+        finally:
+            hook.remove()
+
+    guided, _ = sample()
+    always, _ = sample(guidance_max_sigma=1.0)
+    never, _ = sample(guidance_max_sigma=1e-4)
+    unguided, _ = sample(guidance_scale=1.0, image_guidance_scale=1.0)
+    assert np.array_equal(always, guided) and np.abs(never - unguided).max() <= 1e-5
+    sigmas = minilm_pipe.step_sigmas(4, 64, 64)
+    split = (sigmas[1] + sigmas[2]) / 2  # two steps above, two below
+    interval, rows = sample(guidance_max_sigma=split)
+    full = 2 if task == "generate" else 3
+    assert rows == [1, 1, full, full]
+    assert sum(rows) == unet_evaluations_per_image("base", task, 4, 4.0, 2.0, sigmas, split)
+    assert np.abs(interval - guided).max() > 1e-3 and np.abs(interval - unguided).max() > 1e-3
+
+    minilm_pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    (tmp_path / "model_index.json").write_text(json.dumps({**index, "guidance_max_sigma": split}))
+    loaded = DreamLitePipeline.from_pretrained(str(tmp_path), text_encoder=minilm_pipe.text_encoder,
+                                               tokenizer=minilm_pipe.tokenizer)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.resolve_max_sigma() == pytest.approx(split) and loaded.sampling_defaults["guidance_max_sigma"] == split
+    implicit = loaded(generator=seed([1]), **kw).images
+    assert np.array_equal(implicit, loaded(generator=seed([1]), guidance_max_sigma=split, **kw).images)
+    assert not np.array_equal(implicit, loaded(generator=seed([1]), guidance_max_sigma=1.0, **kw).images)
+    for bad in (0.0, 1.5):
+        with pytest.raises(DreamLiteError, match="guidance_max_sigma must be in"):
+            minilm_pipe(generator=seed([1]), guidance_max_sigma=bad, **kw)

@@ -84,6 +84,7 @@ def _sample(args, image=None):
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
         image_guidance_scale=getattr(args, "image_guidance", None),
+        guidance_max_sigma=args.guidance_max_sigma,
         num_images_per_prompt=args.num_images,
         generator=generators_from_seeds(range(args.seed, args.seed + args.num_images)),
         **size,
@@ -176,6 +177,7 @@ def _add_sampling_args(p: argparse.ArgumentParser):
     p.add_argument("--model", default=None, help="model folder or shipped model name (default: the shipped default)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default 28 base / 4 mobile)")
     p.add_argument("--guidance", type=float, default=None, help="text guidance scale, base mode (default: the model's, else 3.5)")
+    p.add_argument("--guidance-max-sigma", type=float, default=None, help="guide only at steps whose noise level is at most this, in (0, 1] (default: the model's, else 1: every step)")
     p.add_argument("--negative-prompt", default=None, help="negative prompt, base mode")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed+i")
     p.add_argument("--height", type=int, default=None, help="multiple of 16 (default: model resolution)")

@@ -1,5 +1,5 @@
 """Sampling defaults per mode, which U-Net branches a sampling step needs and how their velocities combine
-(classifier-free guidance).
+(classifier-free guidance), and at which noise levels guidance applies.
 
 Torch-free, so the PyTorch pipeline, the exported-graph runners and the trainers share one definition.
 """
@@ -10,9 +10,12 @@ import json
 import os
 from collections.abc import Mapping
 
+from .errors import DreamLiteError
+
 DEFAULT_STEPS = {"base": 28, "mobile": 4}  # sampling steps per pipeline mode
 DEFAULT_GUIDANCE = 3.5
 DEFAULT_IMAGE_GUIDANCE = 1.5
+RECORDED_KEYS = ("guidance_scale", "image_guidance_scale", "guidance_max_sigma")  # per-model sampling defaults
 
 
 def resolve_guidance(recorded: Mapping, guidance: float | None = None,
@@ -25,6 +28,25 @@ def resolve_guidance(recorded: Mapping, guidance: float | None = None,
             float(image_guidance if image_guidance is not None else DEFAULT_IMAGE_GUIDANCE if ig is None else ig))
 
 
+def resolve_max_sigma(recorded: Mapping, max_sigma: float | None = None) -> float:
+    """The highest noise level a call guides at: the given one, else the model's recorded `guidance_max_sigma`,
+    else 1 (every step). Checked here, so every sampler rejects a bad value the same way."""
+    value = max_sigma if max_sigma is not None else recorded.get("guidance_max_sigma")
+    value = 1.0 if value is None else value
+    if not (isinstance(value, (int, float)) and 0 < value <= 1):
+        raise DreamLiteError(f"guidance_max_sigma must be in (0, 1], got {value!r}")
+    return float(value)
+
+
+def step_scales(sigma: float, guidance: float, image_guidance: float, max_sigma: float) -> tuple[float, float]:
+    """The (text, image) scales of one step: guidance in a limited interval (Kynkaanniemi et al., 2024).
+
+    Above `max_sigma` the scales are 1, so the step takes the conditional prediction alone, and costs one branch.
+    At high noise the sampler decides the layout. Guidance against the empty prompt there pushes away from
+    scenes that have several objects, so objects go missing. Below it guidance sharpens shapes and colours."""
+    return (guidance, image_guidance) if sigma <= max_sigma + 1e-6 else (1.0, 1.0)
+
+
 def recorded_guidance(folder: str | None) -> dict:
     """The guidance defaults a model folder's `model_index.json` sets (only those that are set)."""
     path = os.path.join(folder, "model_index.json") if folder else ""
@@ -32,13 +54,15 @@ def recorded_guidance(folder: str | None) -> dict:
         return {}
     with open(path) as f:
         index = json.load(f)
-    return {k: float(index[k]) for k in ("guidance_scale", "image_guidance_scale") if index.get(k) is not None}
+    return {k: float(index[k]) for k in RECORDED_KEYS if index.get(k) is not None}
 
 
-def training_guidance(guidance: float, image_guidance: float, init: str | None) -> tuple[float, float]:
-    """Scales a post-training stage samples with: the configured ones, where 0 stands for the init model's own
-    default, so that ReFL trajectories and DMD2's real score follow the model as it is used."""
-    return resolve_guidance(recorded_guidance(init), guidance or None, image_guidance or None)
+def training_guidance(guidance: float, image_guidance: float, init: str | None) -> tuple[float, float, float]:
+    """(text, image, max sigma) a post-training stage samples with: the configured scales, where 0 stands for the
+    init model's own default, and the init model's guidance interval, so that ReFL trajectories and DMD2's real
+    score follow the model as it is used."""
+    recorded = recorded_guidance(init)
+    return (*resolve_guidance(recorded, guidance or None, image_guidance or None), resolve_max_sigma(recorded))
 
 
 def guidance_branches(mode: str, task: str, guidance: float = DEFAULT_GUIDANCE,

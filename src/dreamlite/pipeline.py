@@ -27,9 +27,12 @@ from .guidance import (
     DEFAULT_GUIDANCE,
     DEFAULT_IMAGE_GUIDANCE,
     DEFAULT_STEPS,
+    RECORDED_KEYS,
     combine_guidance,
     guidance_branches,
     resolve_guidance,
+    resolve_max_sigma,
+    step_scales,
 )
 from .image_io import to_rgb
 from .models.canvas import conditioning_of, in_context_canvas
@@ -41,9 +44,15 @@ MAX_SIDE = 4096
 
 
 def unet_evaluations_per_image(mode: str, task: str, steps: int | None = None, guidance: float = DEFAULT_GUIDANCE,
-                               image_guidance: float = DEFAULT_IMAGE_GUIDANCE) -> int:
-    """U-Net evaluations one image costs: steps x the guidance branches it needs."""
-    return (steps or DEFAULT_STEPS[mode]) * len(guidance_branches(mode, task, guidance, image_guidance))
+                               image_guidance: float = DEFAULT_IMAGE_GUIDANCE, step_sigmas=None,
+                               max_sigma: float = 1.0) -> int:
+    """U-Net evaluations one image costs: per step, the guidance branches it needs (steps above `max_sigma`
+    need one; `step_sigmas` are the sampler's noise levels, needed only when `max_sigma` < 1)."""
+    steps = steps or DEFAULT_STEPS[mode]
+    if max_sigma >= 1 or step_sigmas is None:
+        return steps * len(guidance_branches(mode, task, guidance, image_guidance))
+    return sum(len(guidance_branches(mode, task, *step_scales(float(s), guidance, image_guidance, max_sigma)))
+               for s in step_sigmas)
 
 
 def calculate_shift(seq_len: int, base_len=256, max_len=4096, base_shift=0.5, max_shift=1.16) -> float:
@@ -91,6 +100,7 @@ class DreamLitePipeline(DiffusionPipeline):
         text_encoder_name: str | None = None,
         guidance_scale: float | None = None,
         image_guidance_scale: float | None = None,
+        guidance_max_sigma: float | None = None,
     ):
         super().__init__()
         if mode not in MODES:
@@ -101,9 +111,11 @@ class DreamLitePipeline(DiffusionPipeline):
         for name, value in (("guidance_scale", guidance_scale), ("image_guidance_scale", image_guidance_scale)):
             if value is not None and not (isinstance(value, (int, float)) and value >= 0):
                 raise DreamLiteError(f"{name} must be a number >= 0, got {value!r}")
+        if guidance_max_sigma is not None:
+            resolve_max_sigma({}, guidance_max_sigma)
         # Per-model sampling defaults (chosen on a validation suite when the model is shipped); None = the global ones.
         self.register_to_config(mode=mode, text_encoder_name=text_encoder_name, guidance_scale=guidance_scale,
-                                image_guidance_scale=image_guidance_scale)
+                                image_guidance_scale=image_guidance_scale, guidance_max_sigma=guidance_max_sigma)
         self.vae_scale_factor = vae_scale_factor(vae)
         # Sizes must be multiples of 2x the VAE factor: the U-Net downsamples the latent twice more.
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor * 2)
@@ -181,6 +193,23 @@ class DreamLitePipeline(DiffusionPipeline):
     def resolve_guidance(self, guidance_scale: float | None, image_guidance_scale: float | None) -> tuple[float, float]:
         """(text, image) scales a call uses: the given ones, else the model folder's defaults."""
         return resolve_guidance(self.config, guidance_scale, image_guidance_scale)
+
+    @property
+    def sampling_defaults(self) -> dict:
+        """The model's recorded guidance defaults (only those set), carried over when the pipeline is rebuilt."""
+        return {k: self.config.get(k) for k in RECORDED_KEYS if self.config.get(k) is not None}
+
+    def resolve_max_sigma(self, guidance_max_sigma: float | None = None) -> float:
+        """The highest noise level a call guides at: the given one, else the model folder's, else 1 (always)."""
+        return resolve_max_sigma(self.config, guidance_max_sigma)
+
+    def step_sigmas(self, num_inference_steps: int | None = None, height: int | None = None,
+                    width: int | None = None) -> list[float]:
+        """The noise level of every sampling step at this size (the scheduler's, dynamic shift included)."""
+        factor = self.vae_scale_factor
+        h, w = (height or self.default_resolution) // factor, (width or self.default_resolution) // factor
+        self.prepare_timesteps(num_inference_steps or DEFAULT_STEPS[self.config.mode], h, w)
+        return [float(x) for x in self.scheduler.sigmas[:-1]]
 
     def check_inputs(self, prompts, images, height, width, prompt_embeds, num_images_per_prompt):
         check_size(height, width)
@@ -288,6 +317,7 @@ class DreamLitePipeline(DiffusionPipeline):
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
         image_guidance_scale: float | None = None,
+        guidance_max_sigma: float | None = None,
         num_images_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -312,6 +342,9 @@ class DreamLitePipeline(DiffusionPipeline):
             guidance_scale: text CFG in base mode (default: the model folder's `guidance_scale`, else 3.5);
                 ignored in mobile mode.
             image_guidance_scale: image CFG when editing in base mode (default: the folder's, else 1.5).
+            guidance_max_sigma: guide only at steps whose noise level is at most this (guidance in a limited
+                interval); steps above it take the conditional prediction alone (default: the folder's, else 1:
+                every step).
             num_images_per_prompt: images per prompt; the batch is prompt-major.
             generator: one generator, or one per output image for batch-independent results.
             prompt_embeds, prompt_embeds_mask: pre-computed conditioning (skip the text encoder); with
@@ -337,6 +370,7 @@ class DreamLitePipeline(DiffusionPipeline):
         mode = self.config.mode
         steps = num_inference_steps or DEFAULT_STEPS[mode]
         guidance, image_guidance = self.resolve_guidance(guidance_scale, image_guidance_scale)
+        max_sigma = self.resolve_max_sigma(guidance_max_sigma)
         device = self._execution_device
         names = guidance_branches(mode, task, guidance, image_guidance)
         do_cfg = len(names) > 1  # negative prompts are needed
@@ -385,10 +419,14 @@ class DreamLitePipeline(DiffusionPipeline):
         timesteps = self.prepare_timesteps(steps, latents.shape[2], latents.shape[3])
         with self.progress_bar(total=len(timesteps)) as progress:
             for i, t in enumerate(timesteps):
-                v = self.predict_velocity(
-                    latents.repeat(branches, 1, 1, 1), cond, t, all_embeds, all_mask, branch_time_ids
-                )
-                v = combine_guidance(dict(zip(names, v.chunk(branches))), guidance, image_guidance)
+                g, ig = step_scales(float(self.scheduler.sigmas[i]), guidance, image_guidance, max_sigma)
+                if guidance_branches(mode, task, g, ig) == names:
+                    v = self.predict_velocity(
+                        latents.repeat(branches, 1, 1, 1), cond, t, all_embeds, all_mask, branch_time_ids
+                    )
+                    v = combine_guidance(dict(zip(names, v.chunk(branches))), g, ig)
+                else:  # an unguided step: the text branch alone, the last rows of the layout
+                    v = self.predict_velocity(latents, cond[-n:], t, all_embeds[-n:], all_mask[-n:], time_ids)
                 latents = self.scheduler.step(v, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     callback_on_step_end(self, i, t, {"latents": latents})

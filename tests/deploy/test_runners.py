@@ -112,3 +112,31 @@ def test_runner_asks_for_negatives_only_when_a_branch_reads_them(onnx_dir):
     assert runner.needs_negatives("edit")  # image guidance 1.5 keeps the unconditional branch
     assert not runner.needs_negatives("edit", image_guidance=1.0)
     assert runner.needs_negatives("generate", guidance=2.0)
+
+
+def test_base_mode_runner_guides_in_the_same_interval_as_the_pipeline(onnx_dir, minilm_parts, edit_prompt):
+    """The exported graphs serve base mode too: with guidance limited to low noise levels (`guidance_max_sigma`),
+    the runner's edit matches the base-mode pipeline's and differs from guiding at every step."""
+    from dreamlite.pipeline import DreamLitePipeline
+
+    pipe = DreamLitePipeline(**minilm_parts, text_encoder_name="minilm", mode="base", guidance_scale=3.0,
+                             image_guidance_scale=2.0)
+    pipe.set_progress_bar_config(disable=True)
+    runner = DeviceRunner(str(onnx_dir))
+    runner.manifest = {**runner.manifest, "mode": "base", "guidance_scale": 3.0, "image_guidance_scale": 2.0}
+    embeds, mask, neg, neg_mask = pipe.encode_prompt(["make the red circle green"], "edit", [source_image()], None, True)
+    sigmas = pipe.step_sigmas(6, SIZE, SIZE)
+    split = (sigmas[2] + sigmas[3]) / 2
+    want = pipe(prompt_embeds=embeds, prompt_embeds_mask=mask, negative_prompt_embeds=neg,
+                negative_prompt_embeds_mask=neg_mask, latents=noise(5), image=source_image(), height=SIZE, width=SIZE,
+                num_inference_steps=6, guidance_max_sigma=split, output_type="latent").images
+
+    def run(max_sigma):
+        return runner.sample(embeds.numpy(), mask.numpy(), source=source_image(), latents=noise(5).numpy(), steps=6,
+                             negative_embeds=neg.numpy(), negative_mask=neg_mask.numpy(),
+                             guidance_max_sigma=max_sigma, output_type="latent")
+
+    assert rel_err(run(split), want) <= 1e-3
+    assert rel_err(run(None), want) > 1e-2  # the manifest says 1: every step guided
+    runner.manifest["guidance_max_sigma"] = split
+    assert rel_err(run(None), want) <= 1e-3

@@ -11,7 +11,7 @@ from PIL import Image
 
 from dreamlite.eval.denseeval import score_dense
 from dreamlite.eval.editeval import score_imgedit
-from dreamlite.eval.shapeeval import evaluate_record, score_geneval
+from dreamlite.eval.shapeeval import evaluate_record, failure_kinds, score_geneval
 from dreamlite.eval.suite import build_suite
 from dreamlite.world.captions import GENEVAL_TAGS
 
@@ -51,7 +51,10 @@ def _shuffled_copy(src, dst, seed=0):
 def test_wrong_outputs_score_at_most_035(suite, tmp_path):
     _shuffled_copy(suite / "truth" / "geneval", tmp_path / "g")
     _shuffled_copy(suite / "truth" / "dense", tmp_path / "d")
-    assert score_geneval(str(tmp_path / "g"))["summary"]["overall"] <= 0.35
+    shuffled = score_geneval(str(tmp_path / "g"))
+    assert shuffled["summary"]["overall"] <= 0.35
+    failed = sum(not r["correct"] for r in shuffled["rows"] if not r["held_out"])
+    assert sum(shuffled["summary"]["failures"]["all"].values()) >= failed  # every failed image has a kind
     assert score_dense(str(tmp_path / "d"))["summary"]["overall"] <= 35.0
     unedited = score_imgedit(str(suite / "edits" / "images"), *edit_args(suite))["summary"]
     assert unedited["success"] <= 0.35 and all(t["success"] <= 0.35 for t in unedited["types"].values())
@@ -71,6 +74,30 @@ def test_geneval_rules():
     assert evaluate_record(counting, stars[:2])[0] and not evaluate_record(counting, stars)[0]
     colour = {"include": [{"class": "cross", "count": 1, "color": "green"}]}
     assert not evaluate_record(colour, [det("cross", "red", 50, 50)])[0]
+
+
+def test_failure_kinds_tell_why_a_clause_is_unmet():
+    from dreamlite.eval.detector import Detection
+
+    def det(shape, color, cx=50, cy=50, w=20):
+        return Detection(shape, color, cx, cy, w, w, w * w)
+
+    def kinds(record, detections):
+        correct, reasons = evaluate_record(record, detections)
+        found = failure_kinds(record, detections, reasons)
+        assert correct == (not found)
+        return found
+
+    pair = {"include": [{"class": "cross", "count": 1, "color": "green"}, {"class": "star", "count": 1, "color": "red"}]}
+    assert kinds(pair, [det("cross", "green"), det("star", "red", 90)]) == []
+    assert kinds(pair, [det("cross", "blue"), det("circle", "yellow", 90)]) == ["wrong colour", "missing"]
+    assert kinds(pair, [det("circle", "green"), det("star", "red", 90)]) == ["wrong shape"]
+    position = {"include": [{"class": "circle", "count": 1}, {"class": "square", "count": 1, "position": ["left of", 0]}]}
+    assert kinds(position, [det("circle", "red", 30), det("square", "blue", 90)]) == ["relation"]
+    assert kinds(position, [det("square", "blue", 30)]) == ["missing"]
+    counting = {"include": [{"class": "star", "count": 3}], "exclude": [{"class": "star", "count": 4}]}
+    stars = [det("star", "red", 10 + 25 * i) for i in range(4)]
+    assert kinds(counting, stars[:2]) == ["too few"] and kinds(counting, stars) == ["too many"]
 
 
 def test_bad_items_are_counted_not_raised(suite, tmp_path):

@@ -147,6 +147,10 @@ def test_distribution_matching_gradient():
     x0.grad = None
     distribution_matching_loss(x0, c, real, fake, sigma, noise, 3.5, 1.5).backward()
     assert x0.grad.abs().max() > 1e-4 and torch.isfinite(x0.grad).all()
+    # With a guidance interval the real score guides only the rows at or below it (sigma 0.3, not 0.7).
+    x0.grad = None
+    distribution_matching_loss(x0, c, real, real, sigma, noise, 3.5, 1.5, 0.5).backward()
+    assert x0.grad[1].abs().max() < 1e-6 and x0.grad[0].abs().max() > 1e-4
 
 
 def test_dmd2_stage_changes_the_generator_and_exports_a_mobile_model(tmp_path):
@@ -222,22 +226,23 @@ def test_post_training_samples_with_the_init_models_guidance(tmp_path):
     index_path = tmp_path / "a" / "model" / "model_index.json"
     index = json.loads(index_path.read_text())
     assert index.get("guidance_scale") is None  # nothing recorded: the global defaults apply
-    index["guidance_scale"] = 1.25
+    index["guidance_scale"], index["guidance_max_sigma"] = 1.25, 0.6
     index_path.write_text(json.dumps(index))
     carried = build_trainer(micro("sft", 2, f"init={first}"), str(tmp_path / "b"), progress=False).train()
-    assert json.loads((tmp_path / "b" / "model" / "model_index.json").read_text())["guidance_scale"] == 1.25
-    for overrides, expected in (((), (1.25, 1.5)), (("distill.guidance=2.0",), (2.0, 1.5))):
+    carried_index = json.loads((tmp_path / "b" / "model" / "model_index.json").read_text())
+    assert (carried_index["guidance_scale"], carried_index["guidance_max_sigma"]) == (1.25, 0.6)
+    for overrides, expected in (((), (1.25, 1.5, 0.6)), (("distill.guidance=2.0",), (2.0, 1.5, 0.6))):
         trainer = build_trainer(micro("dmd2", 1, f"init={carried}", *overrides), str(tmp_path / "c"), progress=False)
         trainer._setup()
         assert trainer.guidance == expected
     from dreamlite.training.rewards import ShapesRewardNet
 
     ShapesRewardNet(task="generate", image_size=32, channels=(8, 8, 8)).save_pretrained(tmp_path / "reward")
-    for overrides, expected in (((), (1.25, 1.5)), (("feedback.image_guidance=1.2",), (1.25, 1.2))):
+    for overrides, expected in (((), (1.25, 1.5, 0.6)), (("feedback.image_guidance=1.2",), (1.25, 1.2, 0.6))):
         cfg = micro("refl", 1, f"init={carried}", f"feedback.generate_reward={tmp_path / 'reward'}", *overrides)
         trainer = build_trainer(cfg, str(tmp_path / "e"), progress=False)
         trainer._setup()
         assert trainer.guidance == expected
     trainer = build_trainer(micro("dmd2", 1), str(tmp_path / "d"), progress=False)
     trainer._setup()
-    assert trainer.guidance == (3.5, 1.5)
+    assert trainer.guidance == (3.5, 1.5, 1.0)

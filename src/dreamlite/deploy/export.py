@@ -297,7 +297,8 @@ def export_pipeline(pipe, runtime: str, out: str, quantize: str | None = None, h
         "vae_scale_factor": pipe.vae_scale_factor, "latent_channels": pipe.unet.config.in_channels,
         "text_len": text_len, "text_dim": pipe.unet.config.encoder_hid_dim or pipe.unet.config.cross_attention_dim,
         "mode": pipe.config.mode, "guidance_scale": pipe.default_guidance,
-        "image_guidance_scale": pipe.default_image_guidance, "scheduler": {k: v for k, v in dict(pipe.scheduler.config).items()
+        "image_guidance_scale": pipe.default_image_guidance, "guidance_max_sigma": pipe.resolve_max_sigma(),
+        "scheduler": {k: v for k, v in dict(pipe.scheduler.config).items()
                                                 if isinstance(v, (int, float, str, bool, type(None)))},
         "parity": rows,
     }

@@ -127,4 +127,5 @@ def inductor_pipeline(pipe, runtime: str, text_len: int, batch: int = 16, calibr
     run = compile_step(UNetStep(unet).eval(), batches[0], quantize=quantize, calibration=batches)
     run(*batches[0])  # compile now, not inside the first sampling step
     components = {**pipe.components, "unet": InductorUNet(pipe.unet, run, batch, text_len)}
-    return type(pipe)(**components, mode=pipe.config.mode, text_encoder_name=pipe.config.text_encoder_name)
+    return type(pipe)(**components, mode=pipe.config.mode, text_encoder_name=pipe.config.text_encoder_name,
+                      **pipe.sampling_defaults)

@@ -145,7 +145,7 @@ def quantize_model(model: str | os.PathLike | DreamLitePipeline, out: str, calib
         if text_encoder != "none" and model.text_encoder is not None:
             copied["text_encoder"] = copy.deepcopy(model.text_encoder)
         pipe = DreamLitePipeline(**{**model.components, **copied}, mode=model.config.mode,
-                                 text_encoder_name=model.config.text_encoder_name)
+                                 text_encoder_name=model.config.text_encoder_name, **model.sampling_defaults)
     else:
         pipe = DreamLitePipeline.from_pretrained(model)
     size = size or pipe.default_resolution
@@ -156,7 +156,7 @@ def quantize_model(model: str | os.PathLike | DreamLitePipeline, out: str, calib
         shutil.rmtree(out)
     # diffusers writes the folder layout (model_index, configs); the int8 file then replaces the float weights.
     DreamLitePipeline(vae=pipe.vae, unet=float_unet, scheduler=pipe.scheduler, mode=pipe.config.mode,
-                      text_encoder_name=pipe.config.text_encoder_name).save_pretrained(out)
+                      text_encoder_name=pipe.config.text_encoder_name, **pipe.sampling_defaults).save_pretrained(out)
     os.remove(os.path.join(out, "unet", "diffusion_pytorch_model.safetensors"))
     tensors, metadata = flatten_tensor_state_dict(pipe.unet.state_dict())
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, "unet", QUANT_FILE), metadata=metadata)

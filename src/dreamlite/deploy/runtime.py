@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DreamLiteError
-from ..guidance import DEFAULT_STEPS, combine_guidance, guidance_branches, resolve_guidance
+from ..guidance import DEFAULT_STEPS, combine_guidance, guidance_branches, resolve_guidance, resolve_max_sigma, step_scales
 from .export import MANIFEST, load_graph
 from .flow import euler_loop, flow_sigmas
 
@@ -76,13 +76,16 @@ class DeviceRunner:
 
     def sample(self, prompt_embeds, prompt_mask=None, source: Image.Image | None = None, latents=None, seed: int = 0,
                steps: int | None = None, negative_embeds=None, negative_mask=None, guidance: float | None = None,
-               image_guidance: float | None = None, output_type: str = "pil"):
+               image_guidance: float | None = None, guidance_max_sigma: float | None = None, output_type: str = "pil"):
         """Generate (no `source`) or edit. Mobile-mode exports sample without guidance; base mode guides with
         the negative embeddings (one graph call per branch, as the graphs have batch 1; a branch whose scale is
-        1 is skipped, as in the pipeline)."""
+        1 is skipped, as in the pipeline, and so is every branch but the text one at steps above the guidance
+        interval's `guidance_max_sigma`)."""
         mode = self.manifest["mode"]
         steps = steps or DEFAULT_STEPS[mode]
         guidance, image_guidance = self.resolve_guidance(guidance, image_guidance)
+        max_sigma = resolve_max_sigma(self.manifest, guidance_max_sigma)
+        num_train_timesteps = self.manifest["scheduler"].get("num_train_timesteps", 1000)
         embeds, mask = self.pad_text(prompt_embeds, prompt_mask)
         if latents is None:
             latents = np.random.default_rng(seed).standard_normal(self.latent_shape, dtype=np.float32)
@@ -104,10 +107,11 @@ class DeviceRunner:
             return unet(np.concatenate([x, c], axis=3), np.array([t], np.float32), e, m, self.time_ids)
 
         def velocity(x, t):
-            return combine_guidance({b: call(b, x, t) for b in names}, guidance, image_guidance)
+            g, ig = step_scales(float(t) / num_train_timesteps, guidance, image_guidance, max_sigma)
+            return combine_guidance({b: call(b, x, t) for b in guidance_branches(mode, task, g, ig)}, g, ig)
 
         sigmas = flow_sigmas(steps, self.latent_shape[2], self.latent_shape[3], self.manifest["scheduler"])
-        latents = euler_loop(velocity, latents, sigmas, self.manifest["scheduler"].get("num_train_timesteps", 1000))
+        latents = euler_loop(velocity, latents, sigmas, num_train_timesteps)
         return latents if output_type == "latent" else self.decode(latents)
 
     def generate(self, prompt_embeds, prompt_mask=None, **kwargs):

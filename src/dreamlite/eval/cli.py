@@ -1,5 +1,6 @@
 """`dreamlite bench ...` (sample into a benchmark's layout), `dreamlite score ...` (exact scores + report),
-`dreamlite evaluate` (the ready suite end to end: bench, score, one summary)."""
+`dreamlite evaluate` (the ready suite end to end: bench, score, one summary), `dreamlite compare` (two
+evaluations image by image, with a sign test)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def _pipe(args):
 
 
 def _sampling(args) -> dict:
-    kw = {"num_inference_steps": args.steps, "guidance_scale": args.guidance}
+    kw = {"num_inference_steps": args.steps, "guidance_scale": args.guidance,
+          "guidance_max_sigma": args.guidance_max_sigma}
     if getattr(args, "image_guidance", None) is not None:
         kw["image_guidance_scale"] = args.image_guidance
     if args.size is not None:
@@ -114,9 +116,11 @@ def cmd_evaluate(args):
                          os.path.join(args.out, "edits"), args.seed, args.batch_size, **sampling)
     sample_seconds = time.time() - start
     guidance, image_guidance = model.resolve_guidance(args.guidance, args.image_guidance)
+    max_sigma = model.resolve_max_sigma(args.guidance_max_sigma)
+    sigmas = model.step_sigmas(args.steps, args.size, args.size)
     cost = {task: {"images": n, "seconds": round(sec, 1), "seconds_per_image": round(sec / max(n, 1), 3),
                    "unet_evaluations_per_image": unet_evaluations_per_image(model.config.mode, task, args.steps, guidance,
-                                                                            image_guidance)}
+                                                                            image_guidance, sigmas, max_sigma)}
             for task, n, sec in (("generate", sum(g["generated"] for g in generated) * args.images_per_prompt, generate_seconds),
                                  ("edit", edited["generated"], sample_seconds - generate_seconds))}
     edits = {"edits": os.path.join(suite, "edits", "basic_edit.json"), "images": os.path.join(suite, "edits", "images"),
@@ -135,10 +139,30 @@ def cmd_evaluate(args):
                       "editeval_held_out": e["held_out"]["success"], "summary": os.path.join(args.out, "summary.json")}, indent=2))
 
 
+def _labelled_folders(spec: str, name: str) -> tuple[str, list[str]]:
+    label, sep, folders = spec.partition("=")
+    if not sep or not label or not folders:
+        raise DreamLiteError(f"{name} must be LABEL=DIR[,DIR...], got {spec!r}")
+    return label, folders.split(",")
+
+
+def cmd_compare(args):
+    from .compare import compare, table
+
+    (label_a, a), (label_b, b) = _labelled_folders(args.a, "A"), _labelled_folders(args.b, "B")
+    report = compare(a, b)
+    print(table(label_a, label_b, report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"A": {label_a: a}, "B": {label_b: b}, "report": report}, f, indent=2)
+
+
 def _sampling_args(p, edit: bool = False, shard: bool = True):
     p.add_argument("--model", default=None, help="model folder or shipped name (default: the shipped default)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's mode default)")
     p.add_argument("--guidance", type=float, default=None, help="text guidance (base mode)")
+    p.add_argument("--guidance-max-sigma", type=float, default=None,
+                   help="guide only at steps whose noise level is at most this (default: the model's, else 1)")
     if edit:
         p.add_argument("--image-guidance", type=float, default=None, help="image guidance (base mode)")
     p.add_argument("--size", type=int, default=None, help="output side in pixels (default: model resolution / source size)")
@@ -201,3 +225,11 @@ def register(sub: argparse._SubParsersAction):
                                                       "reused when it exists)")
     _sampling_args(p, edit=True, shard=False)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="two evaluations of one suite, image by image (sign test)",
+                       description="Paired comparison of two `dreamlite evaluate` runs on the same suite and seeds: "
+                                   "the images exactly one of them gets right, with the exact sign-test p-value.")
+    p.add_argument("a", help="LABEL=DIR[,DIR...]: the reference, one evaluate folder per sampling seed")
+    p.add_argument("b", help="LABEL=DIR[,DIR...]: the candidate, the same seeds in the same order")
+    p.add_argument("--json", default=None, help="also write the counts here")
+    p.set_defaults(func=cmd_compare)

@@ -4,9 +4,14 @@ Every `include` clause needs at least `count` objects of its class (shape), of i
 `position: [relation, group]` clause needs each of those objects to stand in that relation (GenEval's rule on
 box centres) to every object matched by clause `group`; an `exclude` clause fails the image once its count is
 reached. Per-tag accuracy is the mean over images; overall is the unweighted mean of the tag means.
+
+The summary also sorts every unmet clause into a kind (`FAILURE_KINDS`), because "expected 1 red cross, found 0"
+does not tell a cross in the wrong colour from no cross at all, and the two call for different fixes.
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 from ..world.geometry import relations_between
 from .detector import detect
@@ -41,6 +46,42 @@ def evaluate_record(record: dict, detections) -> tuple[bool, list[str]]:
     return correct, reasons
 
 
+FAILURE_KINDS = {
+    "missing": "no object of the named shape, nor of the named colour",
+    "wrong colour": "the named shape is there, in another colour",
+    "wrong shape": "the named colour is there, on another shape",
+    "too few": "matching objects, fewer than the count",
+    "relation": "the objects are there, the position relation fails",
+    "too many": "an exclude clause is reached (counting prompts)",
+}
+
+
+def clause_failure(req: dict, detections) -> str | None:
+    """Why one `include` clause is unmet (a key of `FAILURE_KINDS`), or None when its objects are there."""
+    shape = [d for d in detections if d.shape == req["class"]]
+    found = [d for d in shape if "color" not in req or d.color == req["color"]]
+    if len(found) >= req["count"]:
+        return None
+    if found:
+        return "too few"
+    if "color" in req and shape:
+        return "wrong colour"
+    if "color" in req and any(d.color == req["color"] for d in detections):
+        return "wrong shape"
+    return "missing"
+
+
+def failure_kinds(record: dict, detections, reasons: list[str]) -> list[str]:
+    """The kind of every unmet clause of one image (empty when it passes); `reasons` are `evaluate_record`'s
+    for the same detections."""
+    kinds = [k for k in (clause_failure(req, detections) for req in record.get("include", [])) if k]
+    if not kinds and any(r.endswith("its reference") for r in reasons):
+        kinds.append("relation")
+    if any(r.startswith("expected fewer") for r in reasons):
+        kinds.append("too many")
+    return kinds
+
+
 def score_geneval(out: str) -> dict:
     """Score a GenEval-layout folder; returns the summary and per-image rows (for the report)."""
     problems = Problems()
@@ -58,7 +99,8 @@ def score_geneval(out: str) -> dict:
             _, detections = detect(image)
             correct, reasons = evaluate_record(record, detections)
             rows.append({"path": path, "prompt": record["prompt"], "tag": record.get("tag", "untagged"),
-                         "held_out": bool(record.get("held_out")), "correct": correct, "reasons": reasons})
+                         "held_out": bool(record.get("held_out")), "correct": correct, "reasons": reasons,
+                         "failures": failure_kinds(record, detections, reasons)})
     return summarize(rows, problems)
 
 
@@ -77,6 +119,16 @@ def summarize(rows: list[dict], problems: Problems) -> dict:
         "images": len(seen),
         "held_out": {"overall": mean([r["correct"] for r in held]), "images": len(held),
                      "tags": {t: mean([r["correct"] for r in held if r["tag"] == t]) for t in sorted({r["tag"] for r in held})}},
+        "failures": _count_failures(seen),
         "problems": problems.summary(),
     }
     return {"summary": summary, "rows": rows}
+
+
+def _count_failures(rows: list[dict]) -> dict:
+    """Unmet clauses by kind, overall and per tag (rows scored before kinds existed count as none)."""
+    def count(rs):
+        n = Counter(k for r in rs for k in r.get("failures", ()))
+        return {k: n[k] for k in FAILURE_KINDS if n[k]}
+
+    return {"all": count(rows), "tags": {t: count([r for r in rows if r["tag"] == t]) for t in sorted({r["tag"] for r in rows})}}

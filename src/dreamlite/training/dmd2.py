@@ -72,14 +72,14 @@ def generator_x0(generator, noise, c: Conditioning, sigmas: torch.Tensor, step: 
 
 
 def distribution_matching_loss(x0: torch.Tensor, c: Conditioning, real_unet, fake_unet, sigma: torch.Tensor,
-                               noise: torch.Tensor, guidance: float, image_guidance: float,
+                               noise: torch.Tensor, guidance: float, image_guidance: float, max_sigma: float = 1.0,
                                conditioning: str = "spatial") -> torch.Tensor:
     """DMD's loss, whose gradient w.r.t. x0 is the normalised difference of fake and real x0 predictions."""
     s = sigma.view(-1, 1, 1, 1)
     with torch.no_grad():
         noisy = (1 - s) * x0 + s * noise
         v_real = guided_velocity(real_unet, noisy, c.source, sigma, c.embeds, c.mask, c.uncond_embeds, c.uncond_mask,
-                                 c.time_ids, guidance, image_guidance, conditioning)
+                                 c.time_ids, guidance, image_guidance, max_sigma, conditioning)
         v_fake = predict_velocity(fake_unet, noisy, c.source, sigma, c.embeds, c.mask, c.time_ids, conditioning)
         x0_real, x0_fake = predict_x0(noisy, v_real, s), predict_x0(noisy, v_fake, s)
         weight = (x0 - x0_real).abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)

@@ -20,7 +20,7 @@ from .trainer import Trainer
 
 
 def refl_loss(unet, vae, rewards: TaskRewards, c: Conditioning, sigmas: torch.Tensor, stop: int,
-              noise: torch.Tensor, guidance: float, image_guidance: float,
+              noise: torch.Tensor, guidance: float, image_guidance: float, max_sigma: float = 1.0,
               conditioning: str = "spatial") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, scores, scored): -mean reward of the one-step prediction at trajectory step `stop`.
 
@@ -33,7 +33,7 @@ def refl_loss(unet, vae, rewards: TaskRewards, c: Conditioning, sigmas: torch.Te
 
     def velocity(latents, sigma):
         return guided_velocity(unet, latents, c.source, sigma, c.embeds, c.mask, c.uncond_embeds, c.uncond_mask,
-                               c.time_ids, guidance, image_guidance, conditioning)
+                               c.time_ids, guidance, image_guidance, max_sigma, conditioning)
 
     with torch.no_grad():
         for i in range(stop):

@@ -40,11 +40,13 @@ def cat_padded(embeds: list[torch.Tensor], masks: list[torch.Tensor]) -> tuple[t
 
 
 def guided_velocity(unet, latents, source, sigma, embeds, mask, uncond_embeds, uncond_mask, time_ids,
-                    guidance: float, image_guidance: float, conditioning: str = "spatial") -> torch.Tensor:
+                    guidance: float, image_guidance: float, max_sigma: float = 1.0,
+                    conditioning: str = "spatial") -> torch.Tensor:
     """The pipeline's base-mode guidance for a batch mixing both tasks, in one U-Net call.
 
     Branches: (no text, no image), (no text, source), (text, source); v = v_u + g (v_t - v_i) + g_i (v_i - v_u).
-    Generation rows have a zero source, so for them v_i = v_u and this is plain text CFG.
+    Generation rows have a zero source, so for them v_i = v_u and this is plain text CFG. Rows whose noise level
+    is above `max_sigma` (the model's guidance interval) take the conditional prediction v_t, as in the pipeline.
     """
     n = latents.shape[0]
     all_embeds, all_mask = cat_padded([uncond_embeds, uncond_embeds, embeds], [uncond_mask, uncond_mask, mask])
@@ -52,7 +54,12 @@ def guided_velocity(unet, latents, source, sigma, embeds, mask, uncond_embeds, u
     sigmas = sigma.expand(n).repeat(3) if sigma.ndim == 0 else sigma.repeat(3)
     v = predict_velocity(unet, latents.repeat(3, 1, 1, 1), cond, sigmas, all_embeds, all_mask, time_ids.repeat(3, 1),
                          conditioning)
-    return combine_guidance(dict(zip(("uncond", "image", "text"), v.chunk(3))), guidance, image_guidance)
+    branches = dict(zip(("uncond", "image", "text"), v.chunk(3)))
+    v = combine_guidance(branches, guidance, image_guidance)
+    if max_sigma < 1:
+        above = sigmas[:n] > max_sigma + 1e-6
+        v = torch.where(above.view(-1, 1, 1, 1), branches["text"], v)
+    return v
 
 
 def euler_step(latents: torch.Tensor, velocity: torch.Tensor, sigma, sigma_next) -> torch.Tensor:
