@@ -27,8 +27,8 @@ def tally(out: str) -> dict:
             continue
         for path in samples:
             _, detections = detect(read_image_array(path))
-            correct, reasons = evaluate_record(record, detections)
-            unmet = failure_kinds(record, detections, reasons)
+            correct, _ = evaluate_record(record, detections)
+            unmet = failure_kinds(record, detections, correct)
             kinds.update(unmet)
             for req in record.get("include", []):
                 if clause_failure(req, detections) == "wrong colour":

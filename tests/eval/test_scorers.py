@@ -83,8 +83,8 @@ def test_failure_kinds_tell_why_a_clause_is_unmet():
         return Detection(shape, color, cx, cy, w, w, w * w)
 
     def kinds(record, detections):
-        correct, reasons = evaluate_record(record, detections)
-        found = failure_kinds(record, detections, reasons)
+        correct, _ = evaluate_record(record, detections)
+        found = failure_kinds(record, detections, correct)
         assert correct == (not found)
         return found
 

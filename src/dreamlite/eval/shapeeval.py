@@ -18,11 +18,16 @@ from .detector import detect
 from .layout import Problems, geneval_outputs, read_image_array
 
 
+def _matches(req: dict, d) -> bool:
+    """Whether detection `d` is an object of the clause's class (and colour, when it names one)."""
+    return d.shape == req["class"] and ("color" not in req or d.color == req["color"])
+
+
 def evaluate_record(record: dict, detections) -> tuple[bool, list[str]]:
     """(correct, reasons it failed) for one image's detections, as GenEval's `evaluate`."""
     reasons, matched_groups, correct = [], [], True
     for req in record.get("include", []):
-        found = [d for d in detections if d.shape == req["class"] and ("color" not in req or d.color == req["color"])]
+        found = [d for d in detections if _matches(req, d)]
         matched = len(found) >= req["count"]
         what = f"{req.get('color', '') + ' ' if 'color' in req else ''}{req['class']}"
         if not matched:
@@ -39,7 +44,7 @@ def evaluate_record(record: dict, detections) -> tuple[bool, list[str]]:
         correct &= matched
         matched_groups.append(found[: req["count"]] if matched else None)
     for req in record.get("exclude", []):
-        n = sum(d.shape == req["class"] and ("color" not in req or d.color == req["color"]) for d in detections)
+        n = sum(_matches(req, d) for d in detections)
         if n >= req["count"]:
             correct = False
             reasons.append(f"expected fewer than {req['count']} {req['class']}, found {n}")
@@ -59,7 +64,7 @@ FAILURE_KINDS = {
 def clause_failure(req: dict, detections) -> str | None:
     """Why one `include` clause is unmet (a key of `FAILURE_KINDS`), or None when its objects are there."""
     shape = [d for d in detections if d.shape == req["class"]]
-    found = [d for d in shape if "color" not in req or d.color == req["color"]]
+    found = [d for d in shape if _matches(req, d)]
     if len(found) >= req["count"]:
         return None
     if found:
@@ -71,15 +76,14 @@ def clause_failure(req: dict, detections) -> str | None:
     return "missing"
 
 
-def failure_kinds(record: dict, detections, reasons: list[str]) -> list[str]:
-    """The kind of every unmet clause of one image (empty when it passes); `reasons` are `evaluate_record`'s
-    for the same detections."""
+def failure_kinds(record: dict, detections, correct: bool) -> list[str]:
+    """The kind of every unmet clause of one image (empty when it passes); `correct` is `evaluate_record`'s
+    verdict for the same detections (an image that fails with all its objects there fails a relation)."""
     kinds = [k for k in (clause_failure(req, detections) for req in record.get("include", [])) if k]
-    if not kinds and any(r.endswith("its reference") for r in reasons):
+    too_many = any(sum(_matches(req, d) for d in detections) >= req["count"] for req in record.get("exclude", []))
+    if not correct and not kinds and not too_many:
         kinds.append("relation")
-    if any(r.startswith("expected fewer") for r in reasons):
-        kinds.append("too many")
-    return kinds
+    return kinds + ["too many"] * too_many
 
 
 def score_geneval(out: str) -> dict:
@@ -100,7 +104,7 @@ def score_geneval(out: str) -> dict:
             correct, reasons = evaluate_record(record, detections)
             rows.append({"path": path, "prompt": record["prompt"], "tag": record.get("tag", "untagged"),
                          "held_out": bool(record.get("held_out")), "correct": correct, "reasons": reasons,
-                         "failures": failure_kinds(record, detections, reasons)})
+                         "failures": failure_kinds(record, detections, correct)})
     return summarize(rows, problems)
 
 
