@@ -5,15 +5,18 @@
 #   (defaults: shapes-base, runs/sweep-guidance, "2 3.5 5 7 9", "1")
 # MAX_SIGMAS are guidance intervals: each scale is also tried guiding only the steps at or below that noise level
 # (`--guidance-max-sigma`); 1 guides every step and keeps the folder name OUT/gSCALE.
+# PER_TAG (default 10) sets the prompts per GenEval tag of a new suite: more separates closer settings, at a
+# proportional cost (10 gives 120 generated images per setting).
 set -euo pipefail
 MODEL=${1:-shapes-base}
 OUT=${2:-runs/sweep-guidance}
 SCALES=${3:-2 3.5 5 7 9}
 MAX_SIGMAS=${4:-1}
+PER_TAG=${PER_TAG:-10}
 DL=${DREAMLITE:-dreamlite}
 PY=${PYTHON:-python}
 mkdir -p "$OUT"
-[ -f "$OUT/suite/geneval.jsonl" ] || "$DL" bench suite --out "$OUT/suite" --seed 1 --size 64 --dense 10 --per-edit-type 2
+[ -f "$OUT/suite/geneval.jsonl" ] || "$DL" bench suite --out "$OUT/suite" --seed 1 --size 64 --per-tag "$PER_TAG" --dense 10 --per-edit-type 2
 rows=()
 for g in $SCALES; do
   for s in $MAX_SIGMAS; do

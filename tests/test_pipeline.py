@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from dreamlite.errors import DreamLiteError
 from dreamlite.pipeline import DreamLitePipeline, generators_from_seeds
@@ -176,3 +177,37 @@ def test_guidance_interval_guides_only_the_low_noise_steps(minilm_pipe, source_i
     for bad in (0.0, 1.5):
         with pytest.raises(DreamLiteError, match="guidance_max_sigma must be in"):
             minilm_pipe(generator=seed([1]), guidance_max_sigma=bad, **kw)
+
+
+def test_edit_strength_starts_from_the_noised_source(minilm_pipe, source_image):
+    """strength s < 1 skips the steps above s and starts from (1 - sigma) source + sigma noise at the first step
+    left; 1 is the default pure-noise start. It is an edit option only, and its range is checked."""
+    kw = dict(prompt="make it blue", image=source_image, guidance_scale=1.0, image_guidance_scale=1.0,
+              num_inference_steps=4, height=64, width=64, output_type="latent")
+    sigmas = minilm_pipe.step_sigmas(4, 64, 64)
+    strength = (sigmas[1] + sigmas[2]) / 2  # the last two steps remain
+    seen = []
+
+    def sample(**extra):
+        hook = minilm_pipe.unet.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+        try:
+            return minilm_pipe(generator=generators_from_seeds([3]), **{**kw, **extra}).images
+        finally:
+            hook.remove()
+
+    assert torch.equal(sample(), sample(strength=1.0))
+    seen.clear()
+    started = sample(strength=strength)
+    assert len(seen) == 2
+    source = minilm_pipe.prepare_source_latents([source_image], 64, 64)
+    noise = minilm_pipe.prepare_latents(1, 64, 64, generators_from_seeds([3]))
+    expected = (1 - sigmas[2]) * source + sigmas[2] * noise
+    width = source.shape[-1]
+    torch.testing.assert_close(seen[0][..., :width], expected, atol=1e-5, rtol=1e-4)  # target half of the canvas
+    torch.testing.assert_close(seen[0][..., width:], source)  # the source half is unchanged
+    assert not torch.equal(started, sample())
+    for bad in (0.0, 1.5):
+        with pytest.raises(DreamLiteError, match="strength must be in"):
+            sample(strength=bad)
+    with pytest.raises(DreamLiteError, match="strength applies to edits"):
+        minilm_pipe("a red circle", strength=0.5, num_inference_steps=2, height=64, width=64)

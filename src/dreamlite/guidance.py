@@ -38,13 +38,19 @@ def resolve_max_sigma(recorded: Mapping, max_sigma: float | None = None) -> floa
     return float(value)
 
 
+def is_guided(sigma, max_sigma: float):
+    """Whether a step at noise level `sigma` (a float, or a tensor of per-row levels) lies in the guidance
+    interval. The tolerance absorbs float32 round trips of the scheduler's sigmas."""
+    return sigma <= max_sigma + 1e-6
+
+
 def step_scales(sigma: float, guidance: float, image_guidance: float, max_sigma: float) -> tuple[float, float]:
     """The (text, image) scales of one step: guidance in a limited interval (Kynkaanniemi et al., 2024).
 
     Above `max_sigma` the scales are 1, so the step takes the conditional prediction alone, and costs one branch.
     At high noise the sampler decides the layout. Guidance against the empty prompt there pushes away from
     scenes that have several objects, so objects go missing. Below it guidance sharpens shapes and colours."""
-    return (guidance, image_guidance) if sigma <= max_sigma + 1e-6 else (1.0, 1.0)
+    return (guidance, image_guidance) if is_guided(sigma, max_sigma) else (1.0, 1.0)
 
 
 def recorded_guidance(folder: str | None) -> dict:
@@ -78,6 +84,11 @@ def guidance_branches(mode: str, task: str, guidance: float = DEFAULT_GUIDANCE,
     if image_guidance == 1:
         return ("text",) if guidance == 1 else ("image", "text")
     return ("uncond", "image", "text")
+
+
+def reads_negatives(branches: tuple[str, ...]) -> bool:
+    """Whether a branch layout needs the negative (empty-prompt) embeddings: every branch but "text" reads them."""
+    return any(b != "text" for b in branches)
 
 
 def combine_guidance(v: dict, guidance: float, image_guidance: float):

@@ -30,6 +30,7 @@ from .guidance import (
     RECORDED_KEYS,
     combine_guidance,
     guidance_branches,
+    reads_negatives,
     resolve_guidance,
     resolve_max_sigma,
     step_scales,
@@ -59,6 +60,33 @@ def calculate_shift(seq_len: int, base_len=256, max_len=4096, base_shift=0.5, ma
     """Dynamic-shift mu, linear in the number of 2x2 latent patches (as the official pipelines)."""
     slope = (max_shift - base_shift) / (max_len - base_len)
     return seq_len * slope + base_shift - slope * base_len
+
+
+def set_flow_timesteps(scheduler, num_inference_steps: int, latent_height: int, latent_width: int, device=None):
+    """Set a FlowMatch scheduler's timesteps as the official pipelines do: `num_inference_steps` sigmas from 1
+    down to 1/steps, shifted by the dynamic shift of this latent size when the scheduler uses it. Returns them."""
+    extra = {}
+    if scheduler.config.get("use_dynamic_shifting", False):
+        cfg = scheduler.config
+        extra["mu"] = calculate_shift(latent_height * latent_width // 4, cfg.get("base_image_seq_len", 256),
+                                      cfg.get("max_image_seq_len", 4096), cfg.get("base_shift", 0.5),
+                                      cfg.get("max_shift", 1.16))
+    sigmas = np.linspace(1.0, 1.0 / num_inference_steps, num_inference_steps)
+    scheduler.set_timesteps(sigmas=sigmas, device=device, **extra)
+    return scheduler.timesteps
+
+
+def first_step_at_or_below(sigmas, strength: float) -> int:
+    """Index of the first sampling step whose noise level is at most `strength` (the last step if none is)."""
+    below = [i for i, s in enumerate(sigmas) if float(s) <= strength + 1e-6]
+    return below[0] if below else len(sigmas) - 1
+
+
+def check_strength(strength, task: str):
+    if not (isinstance(strength, (int, float)) and 0 < strength <= 1):
+        raise DreamLiteError(f"strength must be in (0, 1], got {strength!r}")
+    if task == "generate" and strength != 1:
+        raise DreamLiteError("strength applies to edits: it starts sampling from the noised source image")
 
 
 def check_size(height, width, multiple: int = 16):
@@ -208,8 +236,9 @@ class DreamLitePipeline(DiffusionPipeline):
         """The noise level of every sampling step at this size (the scheduler's, dynamic shift included)."""
         factor = self.vae_scale_factor
         h, w = (height or self.default_resolution) // factor, (width or self.default_resolution) // factor
-        self.prepare_timesteps(num_inference_steps or DEFAULT_STEPS[self.config.mode], h, w)
-        return [float(x) for x in self.scheduler.sigmas[:-1]]
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(self.scheduler.config)  # leaves the pipeline's alone
+        set_flow_timesteps(scheduler, num_inference_steps or DEFAULT_STEPS[self.config.mode], h, w)
+        return [float(x) for x in scheduler.sigmas[:-1]]
 
     def check_inputs(self, prompts, images, height, width, prompt_embeds, num_images_per_prompt):
         check_size(height, width)
@@ -276,19 +305,8 @@ class DreamLitePipeline(DiffusionPipeline):
         return encode_latents(self.vae, pixels).to(self.unet.dtype)
 
     def prepare_timesteps(self, num_inference_steps, latent_height, latent_width):
-        sigmas = np.linspace(1.0, 1.0 / num_inference_steps, num_inference_steps)
-        extra = {}
-        if self.scheduler.config.get("use_dynamic_shifting", False):
-            cfg = self.scheduler.config
-            extra["mu"] = calculate_shift(
-                latent_height * latent_width // 4,
-                cfg.get("base_image_seq_len", 256),
-                cfg.get("max_image_seq_len", 4096),
-                cfg.get("base_shift", 0.5),
-                cfg.get("max_shift", 1.16),
-            )
-        self.scheduler.set_timesteps(sigmas=sigmas, device=self._execution_device, **extra)
-        return self.scheduler.timesteps
+        return set_flow_timesteps(self.scheduler, num_inference_steps, latent_height, latent_width,
+                                  self._execution_device)
 
     def predict_velocity(self, latents, cond_latents, t, embeds, mask, time_ids):
         """One U-Net call on the (target | condition) canvas; returns the left (target) half.
@@ -318,6 +336,7 @@ class DreamLitePipeline(DiffusionPipeline):
         guidance_scale: float | None = None,
         image_guidance_scale: float | None = None,
         guidance_max_sigma: float | None = None,
+        strength: float = 1.0,
         num_images_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -345,6 +364,9 @@ class DreamLitePipeline(DiffusionPipeline):
             guidance_max_sigma: guide only at steps whose noise level is at most this (guidance in a limited
                 interval); steps above it take the conditional prediction alone (default: the folder's, else 1:
                 every step).
+            strength: editing only: start from the source latent noised to this level, skipping the steps above
+                it (SDEdit / img2img initialisation). Lower keeps more of the source. 1 (default) samples from
+                pure noise, as the paper does.
             num_images_per_prompt: images per prompt; the batch is prompt-major.
             generator: one generator, or one per output image for batch-independent results.
             prompt_embeds, prompt_embeds_mask: pre-computed conditioning (skip the text encoder); with
@@ -371,9 +393,10 @@ class DreamLitePipeline(DiffusionPipeline):
         steps = num_inference_steps or DEFAULT_STEPS[mode]
         guidance, image_guidance = self.resolve_guidance(guidance_scale, image_guidance_scale)
         max_sigma = self.resolve_max_sigma(guidance_max_sigma)
+        check_strength(strength, task)
         device = self._execution_device
         names = guidance_branches(mode, task, guidance, image_guidance)
-        do_cfg = len(names) > 1  # negative prompts are needed
+        do_cfg = reads_negatives(names)
 
         # 1. Conditioning, one row per prompt, then repeated per image.
         if prompt_embeds is None:
@@ -415,10 +438,17 @@ class DreamLitePipeline(DiffusionPipeline):
         branches = len(names)
         branch_time_ids = time_ids.repeat(branches, 1)
 
-        # 4. Denoise.
+        # 4. Denoise, from pure noise or (edits with strength < 1) from the noised source.
         timesteps = self.prepare_timesteps(steps, latents.shape[2], latents.shape[3])
+        first = 0
+        if task == "edit" and strength < 1:
+            first = first_step_at_or_below(self.scheduler.sigmas[:-1], strength)
+            timesteps = timesteps[first:]
+            self.scheduler.set_begin_index(first)
+            sigma = self.scheduler.sigmas[first].to(latents.dtype)
+            latents = (1 - sigma) * source + sigma * latents
         with self.progress_bar(total=len(timesteps)) as progress:
-            for i, t in enumerate(timesteps):
+            for i, t in enumerate(timesteps, start=first):
                 g, ig = step_scales(float(self.scheduler.sigmas[i]), guidance, image_guidance, max_sigma)
                 if guidance_branches(mode, task, g, ig) == names:
                     v = self.predict_velocity(
@@ -429,7 +459,7 @@ class DreamLitePipeline(DiffusionPipeline):
                     v = self.predict_velocity(latents, cond[-n:], t, all_embeds[-n:], all_mask[-n:], time_ids)
                 latents = self.scheduler.step(v, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    callback_on_step_end(self, i, t, {"latents": latents})
+                    callback_on_step_end(self, i - first, t, {"latents": latents})
                 progress.update()
 
         # 5. Decode.

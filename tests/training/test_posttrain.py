@@ -153,6 +153,33 @@ def test_distribution_matching_gradient():
     assert x0.grad[1].abs().max() < 1e-6 and x0.grad[0].abs().max() > 1e-4
 
 
+def test_guided_velocity_evaluates_the_unconditional_branches_only_inside_the_interval():
+    """Rows above the guidance interval take the conditional velocity and cost one U-Net row instead of three;
+    rows inside it (the boundary included) get the full guided combination."""
+    from dreamlite.models.presets import build_unet
+    from dreamlite.training.objective import predict_velocity
+    from dreamlite.training.sampling import guided_velocity
+
+    torch.manual_seed(0)
+    unet = build_unet("tiny", block_out_channels=(32, 64, 64), attention_head_dim=(1, 2, 2),
+                      transformer_layers_per_block=(1, 1, 1), cross_attention_dim=64).eval()
+    rows_per_call = []
+    unet.register_forward_pre_hook(lambda module, args: rows_per_call.append(args[0].shape[0]))
+    n = 3
+    latents, source = torch.randn(n, 4, 4, 4), torch.randn(n, 4, 4, 4)
+    embeds, mask = torch.randn(n, 5, 384), torch.ones(n, 5, dtype=torch.long)
+    uncond, uncond_mask = torch.randn(n, 2, 384), torch.ones(n, 2, dtype=torch.long)
+    time_ids, sigma = torch.tensor([[32.0, 32.0]] * n), torch.tensor([0.3, 0.7, 0.5])
+    args = (unet, latents, source, sigma, embeds, mask, uncond, uncond_mask, time_ids, 3.5, 1.5)
+    with torch.no_grad():
+        limited, everywhere = guided_velocity(*args, max_sigma=0.5), guided_velocity(*args)
+        conditional = predict_velocity(unet, latents, source, sigma, embeds, mask, time_ids)
+    assert rows_per_call[:3] == [n + 2 * 2, 3 * n, n]
+    torch.testing.assert_close(limited[[0, 2]], everywhere[[0, 2]], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(limited[1], conditional[1], atol=1e-5, rtol=1e-4)
+    assert (limited[1] - everywhere[1]).abs().max() > 1e-3  # guidance would have changed that row
+
+
 def test_dmd2_stage_changes_the_generator_and_exports_a_mobile_model(tmp_path):
     from dreamlite.pipeline import DreamLitePipeline, generators_from_seeds
 

@@ -34,10 +34,11 @@ def flow_sigmas(num_steps: int, latent_height: int, latent_width: int, scheduler
 
 
 def euler_loop(velocity, latents: np.ndarray, sigmas: np.ndarray, num_train_timesteps: int = 1000) -> np.ndarray:
-    """x <- x + (sigma_next - sigma) * v(x, t) for each step; `velocity(latents, timestep)` runs the U-Net."""
+    """x <- x + (sigma_next - sigma) * v for each step; `velocity(latents, timestep, sigma)` runs the U-Net (the
+    timestep is the U-Net's input, the noise level decides the step's guidance)."""
     x = latents.astype(np.float32)
     for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:]):
         t = np.float32(sigma * np.float32(num_train_timesteps))
-        v = velocity(x, t).astype(np.float32)
+        v = velocity(x, t, sigma).astype(np.float32)
         x = (x + (sigma_next - sigma) * v).astype(np.float32)
     return x

@@ -14,7 +14,15 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DreamLiteError
-from ..guidance import DEFAULT_STEPS, combine_guidance, guidance_branches, resolve_guidance, resolve_max_sigma, step_scales
+from ..guidance import (
+    DEFAULT_STEPS,
+    combine_guidance,
+    guidance_branches,
+    reads_negatives,
+    resolve_guidance,
+    resolve_max_sigma,
+    step_scales,
+)
 from .export import MANIFEST, load_graph
 from .flow import euler_loop, flow_sigmas
 
@@ -72,7 +80,7 @@ class DeviceRunner:
 
     def needs_negatives(self, task: str, guidance: float | None = None, image_guidance: float | None = None) -> bool:
         """Whether a call guides with a branch that reads the negative embeddings."""
-        return len(guidance_branches(self.manifest["mode"], task, *self.resolve_guidance(guidance, image_guidance))) > 1
+        return reads_negatives(guidance_branches(self.manifest["mode"], task, *self.resolve_guidance(guidance, image_guidance)))
 
     def sample(self, prompt_embeds, prompt_mask=None, source: Image.Image | None = None, latents=None, seed: int = 0,
                steps: int | None = None, negative_embeds=None, negative_mask=None, guidance: float | None = None,
@@ -95,7 +103,7 @@ class DeviceRunner:
         task = "generate" if source is None else "edit"
         cond = self.encode_image(source) if source is not None else np.zeros_like(latents)
         names = guidance_branches(mode, task, guidance, image_guidance)
-        if len(names) > 1:
+        if reads_negatives(names):
             if negative_embeds is None:
                 raise DreamLiteError("base-mode guidance needs negative embeddings")
             neg, neg_mask = self.pad_text(negative_embeds, negative_mask)
@@ -106,8 +114,8 @@ class DeviceRunner:
             c = np.zeros_like(cond) if branch == "uncond" else cond
             return unet(np.concatenate([x, c], axis=3), np.array([t], np.float32), e, m, self.time_ids)
 
-        def velocity(x, t):
-            g, ig = step_scales(float(t) / num_train_timesteps, guidance, image_guidance, max_sigma)
+        def velocity(x, t, sigma):
+            g, ig = step_scales(float(sigma), guidance, image_guidance, max_sigma)
             return combine_guidance({b: call(b, x, t) for b in guidance_branches(mode, task, g, ig)}, g, ig)
 
         sigmas = flow_sigmas(steps, self.latent_shape[2], self.latent_shape[3], self.manifest["scheduler"])

@@ -145,10 +145,13 @@ class CachedPromptEncoder:
         self.cache: OrderedDict[tuple[str, str, int], torch.Tensor] = OrderedDict()  # least recently used first
         self.hits = self.misses = 0
 
-    def __getattr__(self, name):  # name, hidden_size, text_encoder, ... of the wrapped encoder
-        if name == "encoder":  # not set yet (copying): no recursion
-            raise AttributeError(name)
-        return getattr(self.encoder, name)
+    @property
+    def name(self) -> str:
+        return self.encoder.name
+
+    @property
+    def hidden_size(self) -> int:
+        return self.encoder.hidden_size
 
     @torch.no_grad()
     def encode(self, texts, task, images=None, max_length=200):

@@ -8,27 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from ..guidance import combine_guidance
+from ..guidance import combine_guidance, is_guided
 from ..models.text_encoders import pad_states, with_task_prefix
 from ..models.vae import encode_latents
-from ..pipeline import calculate_shift
+from ..pipeline import set_flow_timesteps
 from .objective import predict_velocity
 
 
 def sampling_sigmas(scheduler_config: dict, steps: int, latent_height: int, latent_width: int) -> torch.Tensor:
     """The `steps + 1` noise levels (last one 0) that `DreamLitePipeline` uses at this latent size."""
     scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler_config)
-    extra = {}
-    if scheduler.config.get("use_dynamic_shifting", False):
-        cfg = scheduler.config
-        extra["mu"] = calculate_shift(latent_height * latent_width // 4, cfg.get("base_image_seq_len", 256),
-                                      cfg.get("max_image_seq_len", 4096), cfg.get("base_shift", 0.5),
-                                      cfg.get("max_shift", 1.16))
-    scheduler.set_timesteps(sigmas=np.linspace(1.0, 1.0 / steps, steps), **extra)
+    set_flow_timesteps(scheduler, steps, latent_height, latent_width)
     return scheduler.sigmas.float()
 
 
@@ -46,20 +39,24 @@ def guided_velocity(unet, latents, source, sigma, embeds, mask, uncond_embeds, u
 
     Branches: (no text, no image), (no text, source), (text, source); v = v_u + g (v_t - v_i) + g_i (v_i - v_u).
     Generation rows have a zero source, so for them v_i = v_u and this is plain text CFG. Rows whose noise level
-    is above `max_sigma` (the model's guidance interval) take the conditional prediction v_t, as in the pipeline.
+    is above `max_sigma` (the model's guidance interval) take the conditional prediction v_t, as in the pipeline,
+    and only that branch is evaluated for them.
     """
     n = latents.shape[0]
-    all_embeds, all_mask = cat_padded([uncond_embeds, uncond_embeds, embeds], [uncond_mask, uncond_mask, mask])
-    cond = torch.cat([torch.zeros_like(source), source, source])
-    sigmas = sigma.expand(n).repeat(3) if sigma.ndim == 0 else sigma.repeat(3)
-    v = predict_velocity(unet, latents.repeat(3, 1, 1, 1), cond, sigmas, all_embeds, all_mask, time_ids.repeat(3, 1),
-                         conditioning)
-    branches = dict(zip(("uncond", "image", "text"), v.chunk(3)))
-    v = combine_guidance(branches, guidance, image_guidance)
-    if max_sigma < 1:
-        above = sigmas[:n] > max_sigma + 1e-6
-        v = torch.where(above.view(-1, 1, 1, 1), branches["text"], v)
-    return v
+    sigmas = sigma.expand(n) if sigma.ndim == 0 else sigma
+    rows = is_guided(sigmas, max_sigma).nonzero().flatten()  # rows that need the two unconditional branches
+    k = len(rows)
+    all_embeds, all_mask = cat_padded([uncond_embeds[rows], uncond_embeds[rows], embeds],
+                                      [uncond_mask[rows], uncond_mask[rows], mask])
+    cond = torch.cat([torch.zeros_like(source[rows]), source[rows], source])
+    v = predict_velocity(unet, torch.cat([latents[rows], latents[rows], latents]), cond,
+                         torch.cat([sigmas[rows], sigmas[rows], sigmas]), all_embeds, all_mask,
+                         torch.cat([time_ids[rows], time_ids[rows], time_ids]), conditioning)
+    v_text = v[2 * k:]
+    if k == 0:
+        return v_text
+    guided = combine_guidance({"uncond": v[:k], "image": v[k:2 * k], "text": v_text[rows]}, guidance, image_guidance)
+    return v_text.index_copy(0, rows, guided)
 
 
 def euler_step(latents: torch.Tensor, velocity: torch.Tensor, sigma, sigma_next) -> torch.Tensor:
