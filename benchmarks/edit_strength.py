@@ -4,7 +4,8 @@ The shipped base model redraws the scene when it edits (docs/results.md). Starti
 latent noised to `strength`, instead of from pure noise, hands it the layout, so unchanged objects should stay
 put. This scores EditEval (adherence, preservation, success per type) at several strengths on one edit suite.
 
-    python benchmarks/edit_strength.py MODEL OUT [--strengths 1 0.85 0.7 0.55 0.4] [--json FILE]
+    python benchmarks/edit_strength.py MODEL OUT [--strengths 1 0.85 0.7 0.55 0.4] [--guidance G --image-guidance I]
+        [--json FILE]
 
 The suite (OUT/suite, edits only: 5 per type, validation seed 1) is built on first use.
 """
@@ -27,6 +28,8 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--strengths", type=float, nargs="+", default=[1.0, 0.85, 0.7, 0.55, 0.4])
     ap.add_argument("--seed", type=int, default=1, help="suite and sampling seed (1: validation, not the report suite)")
+    ap.add_argument("--guidance", type=float, default=None, help="text guidance (default: the model's)")
+    ap.add_argument("--image-guidance", type=float, default=None, help="image guidance (default: the model's)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     pipe = DreamLitePipeline.from_pretrained(args.model)
@@ -41,7 +44,8 @@ def main():
     print("|---|---|---|---|---|")
     for strength in args.strengths:
         out = os.path.join(args.out, f"strength-{strength}")
-        bench_edits(pipe, files[0], files[1], out, seed=args.seed, batch_size=16, progress=False, strength=strength)
+        bench_edits(pipe, files[0], files[1], out, seed=args.seed, batch_size=16, progress=False, strength=strength,
+                    guidance_scale=args.guidance, image_guidance_scale=args.image_guidance)
         summary = score_imgedit(out, *files)["summary"]
         steps = sum(s <= strength + 1e-6 for s in pipe.step_sigmas())
         rows[strength] = {"success": summary["success"], "adherence": summary["adherence"],
@@ -52,7 +56,8 @@ def main():
               f"{summary['preservation_db']:.1f} | {steps} |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": args.model, "seed": args.seed, "strengths": rows}, f, indent=2)
+            json.dump({"model": args.model, "seed": args.seed, "guidance": pipe.resolve_guidance(args.guidance, args.image_guidance),
+                       "strengths": rows}, f, indent=2)
 
 
 if __name__ == "__main__":
