@@ -19,7 +19,7 @@ import os
 from dreamlite.eval.bench import bench_edits
 from dreamlite.eval.editeval import score_imgedit
 from dreamlite.eval.suite import build_suite
-from dreamlite.pipeline import DreamLitePipeline
+from dreamlite.pipeline import DreamLitePipeline, first_step_at_or_below
 
 
 def main():
@@ -47,7 +47,8 @@ def main():
         bench_edits(pipe, files[0], files[1], out, seed=args.seed, batch_size=16, progress=False, strength=strength,
                     guidance_scale=args.guidance, image_guidance_scale=args.image_guidance)
         summary = score_imgedit(out, *files)["summary"]
-        steps = sum(s <= strength + 1e-6 for s in pipe.step_sigmas())
+        sigmas = pipe.step_sigmas()
+        steps = len(sigmas) - first_step_at_or_below(sigmas, strength)  # the steps the pipeline runs
         rows[strength] = {"success": summary["success"], "adherence": summary["adherence"],
                           "preservation_db": summary["preservation_db"], "steps": steps,
                           "types": {t: {k: v[k] for k in ("adherence", "preservation_db", "success")}
