@@ -11,6 +11,7 @@ from dreamlite.data.curation import CuratedShapesStream, category_counts, curate
 from dreamlite.errors import DreamLiteError
 from dreamlite.training.config import load_config
 from dreamlite.training.posttrain import build_trainer
+from dreamlite.training.recipes import stage_config_path
 from dreamlite.training.rewards import RewardModel, TaskRewards
 
 MICRO_UNET = ("unet_overrides={block_out_channels: [32, 64, 64], attention_head_dim: [1, 2, 2], "
@@ -262,6 +263,13 @@ def test_post_training_samples_with_the_init_models_guidance(tmp_path):
         trainer = build_trainer(micro("dmd2", 1, f"init={carried}", *overrides), str(tmp_path / "c"), progress=False)
         trainer._setup()
         assert trainer.guidance == expected
+    # The shipped DMD2 config distils at text guidance 1.0 (a guided real score breaks it); image guidance and
+    # the interval still follow the init model.
+    shipped = load_config(stage_config_path("tiny", "dmd2"),
+                          [f"init={carried}", "data.size=32", "optim.steps=1", "optim.batch_size=4", MICRO_UNET])
+    trainer = build_trainer(shipped, str(tmp_path / "f"), progress=False)
+    trainer._setup()
+    assert trainer.guidance == (1.0, 1.5, 0.6)
     from dreamlite.training.rewards import ShapesRewardNet
 
     ShapesRewardNet(task="generate", image_size=32, channels=(8, 8, 8)).save_pretrained(tmp_path / "reward")
