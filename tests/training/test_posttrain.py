@@ -155,8 +155,8 @@ def test_distribution_matching_gradient():
 
 
 def test_guided_velocity_evaluates_the_unconditional_branches_only_inside_the_interval():
-    """Rows above the guidance interval take the conditional velocity and cost one U-Net row instead of three;
-    rows inside it (the boundary included) get the full guided combination."""
+    """Rows above the guidance interval, or whose scales make CFG the identity, take the conditional velocity and
+    cost one U-Net row instead of three; rows inside it (the boundary included) get the full guided combination."""
     from dreamlite.models.presets import build_unet
     from dreamlite.training.objective import predict_velocity
     from dreamlite.training.sampling import guided_velocity
@@ -179,6 +179,17 @@ def test_guided_velocity_evaluates_the_unconditional_branches_only_inside_the_in
     torch.testing.assert_close(limited[[0, 2]], everywhere[[0, 2]], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(limited[1], conditional[1], atol=1e-5, rtol=1e-4)
     assert (limited[1] - everywhere[1]).abs().max() > 1e-3  # guidance would have changed that row
+    # At text scale 1, CFG is the identity on generation rows: only edit rows (image scale 1.5) pay for it.
+    is_edit, rows_per_call[:] = torch.tensor([True, False, True]), []
+    with torch.no_grad():
+        image_only = guided_velocity(*args[:-2], 1.0, 1.5, is_edit=is_edit)
+        image_all_rows = guided_velocity(*args[:-2], 1.0, 1.5)
+        unguided = guided_velocity(*args[:-2], 1.0, 1.0)
+    assert rows_per_call == [n + 2 * 2, 3 * n, n]
+    torch.testing.assert_close(image_only[1], conditional[1], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(image_only[[0, 2]], image_all_rows[[0, 2]], atol=1e-5, rtol=1e-4)
+    assert (image_only[0] - conditional[0]).abs().max() > 1e-3
+    torch.testing.assert_close(unguided, conditional, atol=1e-5, rtol=1e-4)
 
 
 def test_dmd2_stage_changes_the_generator_and_exports_a_mobile_model(tmp_path):

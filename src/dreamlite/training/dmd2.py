@@ -79,7 +79,7 @@ def distribution_matching_loss(x0: torch.Tensor, c: Conditioning, real_unet, fak
     with torch.no_grad():
         noisy = (1 - s) * x0 + s * noise
         v_real = guided_velocity(real_unet, noisy, c.source, sigma, c.embeds, c.mask, c.uncond_embeds, c.uncond_mask,
-                                 c.time_ids, guidance, image_guidance, max_sigma, conditioning)
+                                 c.time_ids, guidance, image_guidance, max_sigma, conditioning, c.is_edit)
         v_fake = predict_velocity(fake_unet, noisy, c.source, sigma, c.embeds, c.mask, c.time_ids, conditioning)
         x0_real, x0_fake = predict_x0(noisy, v_real, s), predict_x0(noisy, v_fake, s)
         weight = (x0 - x0_real).abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)

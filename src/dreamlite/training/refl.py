@@ -33,7 +33,7 @@ def refl_loss(unet, vae, rewards: TaskRewards, c: Conditioning, sigmas: torch.Te
 
     def velocity(latents, sigma):
         return guided_velocity(unet, latents, c.source, sigma, c.embeds, c.mask, c.uncond_embeds, c.uncond_mask,
-                               c.time_ids, guidance, image_guidance, max_sigma, conditioning)
+                               c.time_ids, guidance, image_guidance, max_sigma, conditioning, c.is_edit)
 
     with torch.no_grad():
         for i in range(stop):

@@ -34,17 +34,22 @@ def cat_padded(embeds: list[torch.Tensor], masks: list[torch.Tensor]) -> tuple[t
 
 def guided_velocity(unet, latents, source, sigma, embeds, mask, uncond_embeds, uncond_mask, time_ids,
                     guidance: float, image_guidance: float, max_sigma: float = 1.0,
-                    conditioning: str = "spatial") -> torch.Tensor:
+                    conditioning: str = "spatial", is_edit: torch.Tensor | None = None) -> torch.Tensor:
     """The pipeline's base-mode guidance for a batch mixing both tasks, in one U-Net call.
 
     Branches: (no text, no image), (no text, source), (text, source); v = v_u + g (v_t - v_i) + g_i (v_i - v_u).
-    Generation rows have a zero source, so for them v_i = v_u and this is plain text CFG. Rows whose noise level
-    is above `max_sigma` (the model's guidance interval) take the conditional prediction v_t, as in the pipeline,
-    and only that branch is evaluated for them.
+    Generation rows have a zero source, so for them v_i = v_u and this is plain text CFG. Only rows whose
+    combination differs from v_t evaluate the two unconditional branches: rows at or below `max_sigma` (the
+    model's guidance interval, as in the pipeline), and of those only generation rows when g != 1 and edit rows
+    when g != 1 or g_i != 1. Without `is_edit` every row counts as an edit.
     """
     n = latents.shape[0]
     sigmas = sigma.expand(n) if sigma.ndim == 0 else sigma
-    rows = is_guided(sigmas, max_sigma).nonzero().flatten()  # rows that need the two unconditional branches
+    guided = is_guided(sigmas, max_sigma)
+    if guidance == 1:  # CFG is the identity on generation rows, and on edit rows too when g_i = 1
+        edit = torch.ones_like(guided) if is_edit is None else is_edit.to(guided.device, torch.bool)
+        guided = guided & edit if image_guidance != 1 else torch.zeros_like(guided)
+    rows = guided.nonzero().flatten()  # rows that need the two unconditional branches
     k = len(rows)
     all_embeds, all_mask = cat_padded([uncond_embeds[rows], uncond_embeds[rows], embeds],
                                       [uncond_mask[rows], uncond_mask[rows], mask])
