@@ -75,6 +75,11 @@ def test_generate_edit_encode_info(model_dir, images, tmp_path, capsys):
     code, _, _ = run(["edit", images["good"], "make it blue", "-o", tmp_path / "e.png", "--model", model_dir,
                       "--steps", "2", "--image-guidance", "1.2"], capsys)
     assert code == 0 and Image.open(tmp_path / "e.png").size == (64, 64)
+    # --strength starts from the noised source: same seed, a different (source-anchored) result.
+    code, _, _ = run(["edit", images["good"], "make it blue", "-o", tmp_path / "s.png", "--model", model_dir,
+                      "--steps", "2", "--image-guidance", "1.2", "--strength", "0.5"], capsys)
+    assert code == 0
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "s.png")), np.asarray(Image.open(tmp_path / "e.png")))
 
     embeds = tmp_path / "emb.safetensors"
     assert run(["encode", "a red circle", "-o", embeds, "--model", model_dir], capsys)[0] == 0
@@ -113,6 +118,13 @@ def test_bad_source_images(key, message, images, model_dir, tmp_path, capsys):
 def test_bad_sizes(extra, message, model_dir, tmp_path, capsys):
     out = tmp_path / "o.png"
     assert_user_error(["generate", "a red circle", "-o", out, "--model", model_dir, *extra], message, capsys, str(out))
+
+
+@pytest.mark.parametrize("strength", ["0", "1.5"])
+def test_bad_strength(strength, model_dir, images, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    assert_user_error(["edit", images["good"], "make it red", "-o", out, "--model", model_dir, "--strength", strength],
+                      "strength must be in (0, 1]", capsys, str(out))
 
 
 def test_empty_prompts(model_dir, images, tmp_path, capsys):

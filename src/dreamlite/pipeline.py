@@ -145,6 +145,7 @@ class DreamLitePipeline(DiffusionPipeline):
         self.register_to_config(mode=mode, text_encoder_name=text_encoder_name, guidance_scale=guidance_scale,
                                 image_guidance_scale=image_guidance_scale, guidance_max_sigma=guidance_max_sigma)
         self.vae_scale_factor = vae_scale_factor(vae)
+        self._num_timesteps = 0
         # Sizes must be multiples of 2x the VAE factor: the U-Net downsamples the latent twice more.
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor * 2)
 
@@ -221,6 +222,11 @@ class DreamLitePipeline(DiffusionPipeline):
     def resolve_guidance(self, guidance_scale: float | None, image_guidance_scale: float | None) -> tuple[float, float]:
         """(text, image) scales a call uses: the given ones, else the model folder's defaults."""
         return resolve_guidance(self.config, guidance_scale, image_guidance_scale)
+
+    @property
+    def num_timesteps(self) -> int:
+        """Steps the last call ran (fewer than asked for when an edit starts below pure noise), as in diffusers."""
+        return self._num_timesteps
 
     @property
     def sampling_defaults(self) -> dict:
@@ -447,6 +453,7 @@ class DreamLitePipeline(DiffusionPipeline):
             self.scheduler.set_begin_index(first)
             sigma = self.scheduler.sigmas[first].to(latents.dtype)
             latents = (1 - sigma) * source + sigma * latents
+        self._num_timesteps = len(timesteps)
         with self.progress_bar(total=len(timesteps)) as progress:
             for i, t in enumerate(timesteps, start=first):
                 g, ig = step_scales(float(self.scheduler.sigmas[i]), guidance, image_guidance, max_sigma)

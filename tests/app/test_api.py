@@ -58,6 +58,13 @@ def test_edit_depends_on_the_source(client, app_server, shapes_png, tmp_path, re
     out2 = client.predict(model=engine.default, source=handle_file(str(flipped)),
                           instruction="make the red circle green", steps=3, seed=5, api_name="/edit")
     assert np.abs(read(out2).astype(int) - edited).max() > 0, "the edit ignored its source image"
+    # Strength below 1 starts from the noised source: same seed, another result, and the progress total is the
+    # number of steps actually run.
+    totals = []
+    partial, _ = engine.edit(Image.open(shapes_png), "make the red circle green", steps=3, seed=5, strength=0.5,
+                             progress=lambda i, total: totals.append(total))
+    assert np.abs(np.asarray(partial).astype(int) - edited).max() > 0
+    assert totals and totals[0] == len(totals) < 3
 
 
 @pytest.mark.parametrize("call, message", [
@@ -65,6 +72,7 @@ def test_edit_depends_on_the_source(client, app_server, shapes_png, tmp_path, re
     (dict(api_name="/generate", prompt="a red circle", width=4096), "width 4096 is too large"),
     (dict(api_name="/edit", source="notes.png", instruction="make it green"), "not an image file"),
     (dict(api_name="/edit", source="shapes", instruction=""), "the instruction is empty"),
+    (dict(api_name="/edit", source="shapes", instruction="make it green", strength=0.0), "strength must be in (0, 1]"),
 ])
 def test_bad_input_is_one_clear_message(client, app_server, shapes_png, tmp_path, call, message):
     from gradio_client import handle_file

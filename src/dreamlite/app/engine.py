@@ -199,20 +199,23 @@ class Engine:
             images = pipe(
                 height=height, width=width, num_inference_steps=steps, guidance_scale=guidance,
                 num_images_per_prompt=num_images, generator=generators_from_seeds(range(seed, seed + num_images)),
-                callback_on_step_end=_step_callback(progress, steps), **cond,
+                callback_on_step_end=_step_callback(progress), **cond,
             ).images
         return [(im, seed + i) for i, im in enumerate(images)]
 
     def edit(self, image: Image.Image, instruction, *, model=None, steps=None, guidance=None, image_guidance=None,
-             seed=0, randomize_seed=False, negative_prompt=None,
+             seed=0, randomize_seed=False, negative_prompt=None, strength=1.0,
              progress: Callable[[int, int], None] | None = None) -> tuple[Image.Image, int]:
-        """Edit at the source's size (floored to 16 px); sources were already fitted to the app's ceiling."""
+        """Edit at the source's size (floored to 16 px); sources were already fitted to the app's ceiling.
+        `strength` < 1 starts from the noised source (fewer steps, more of the source kept)."""
         from ..image_io import to_rgb
-        from ..pipeline import generators_from_seeds
+        from ..pipeline import check_strength, generators_from_seeds
 
         if image is None:
             raise DreamLiteError("there is no image to edit: upload one, or pick one from the Generate tab")
         instruction = _check_prompt(instruction, "instruction")
+        strength = 1.0 if strength is None else float(strength)
+        check_strength(strength, "edit")
         image = fit_source(to_rgb(image), self.max_side)
         seed = pick_seed(seed, randomize_seed)
         with self.lock:
@@ -221,7 +224,8 @@ class Engine:
             cond = self.conditioning(pipe, instruction, "edit", image, negative_prompt)
             out = pipe(
                 image=image, num_inference_steps=steps, guidance_scale=guidance, image_guidance_scale=image_guidance,
-                generator=generators_from_seeds([seed]), callback_on_step_end=_step_callback(progress, steps), **cond,
+                strength=strength, generator=generators_from_seeds([seed]),
+                callback_on_step_end=_step_callback(progress), **cond,
             ).images[0]
         return out, seed
 
@@ -246,11 +250,11 @@ def _steps(steps, pipe) -> int:
     return int(steps)
 
 
-def _step_callback(progress, total):
+def _step_callback(progress):
     if progress is None:
         return None
 
     def callback(pipe, i, t, tensors):
-        progress(i + 1, total)
+        progress(i + 1, pipe.num_timesteps)  # the steps actually run: fewer for edits with strength < 1
 
     return callback
