@@ -140,3 +140,16 @@ def test_base_mode_runner_guides_in_the_same_interval_as_the_pipeline(onnx_dir, 
     assert rel_err(run(None), want) > 1e-2  # the manifest says 1: every step guided
     runner.manifest["guidance_max_sigma"] = split
     assert rel_err(run(None), want) <= 1e-3
+
+    # An edit from the noised source (strength < 1) starts at the same step from the same latent.
+    want_partial = pipe(prompt_embeds=embeds, prompt_embeds_mask=mask, negative_prompt_embeds=neg,
+                        negative_prompt_embeds_mask=neg_mask, latents=noise(5), image=source_image(), height=SIZE,
+                        width=SIZE, num_inference_steps=6, guidance_max_sigma=split, strength=0.6,
+                        output_type="latent").images
+    partial = runner.sample(embeds.numpy(), mask.numpy(), source=source_image(), latents=noise(5).numpy(), steps=6,
+                            negative_embeds=neg.numpy(), negative_mask=neg_mask.numpy(), strength=0.6,
+                            output_type="latent")
+    assert rel_err(partial, want_partial) <= 1e-3 and rel_err(want_partial, want) > 1e-2
+    with pytest.raises(DreamLiteError, match="strength applies to edits"):
+        runner.sample(embeds.numpy(), mask.numpy(), latents=noise(5).numpy(), steps=6, strength=0.6,
+                      negative_embeds=neg.numpy(), negative_mask=neg_mask.numpy())

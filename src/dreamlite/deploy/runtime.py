@@ -23,6 +23,7 @@ from ..guidance import (
     resolve_max_sigma,
     step_scales,
 )
+from ..pipeline import check_strength, first_step_at_or_below
 from .export import MANIFEST, load_graph
 from .flow import euler_loop, flow_sigmas
 
@@ -84,11 +85,13 @@ class DeviceRunner:
 
     def sample(self, prompt_embeds, prompt_mask=None, source: Image.Image | None = None, latents=None, seed: int = 0,
                steps: int | None = None, negative_embeds=None, negative_mask=None, guidance: float | None = None,
-               image_guidance: float | None = None, guidance_max_sigma: float | None = None, output_type: str = "pil"):
+               image_guidance: float | None = None, guidance_max_sigma: float | None = None, strength: float = 1.0,
+               output_type: str = "pil"):
         """Generate (no `source`) or edit. Mobile-mode exports sample without guidance; base mode guides with
         the negative embeddings (one graph call per branch, as the graphs have batch 1; a branch whose scale is
         1 is skipped, as in the pipeline, and so is every branch but the text one at steps above the guidance
-        interval's `guidance_max_sigma`)."""
+        interval's `guidance_max_sigma`). An edit with `strength` < 1 starts from the source latent noised to
+        that level, as the pipeline's."""
         mode = self.manifest["mode"]
         steps = steps or DEFAULT_STEPS[mode]
         guidance, image_guidance = self.resolve_guidance(guidance, image_guidance)
@@ -101,6 +104,7 @@ class DeviceRunner:
         if latents.shape != self.latent_shape:
             raise DreamLiteError(f"latents must have shape {list(self.latent_shape)}, got {list(latents.shape)}")
         task = "generate" if source is None else "edit"
+        check_strength(strength, task)
         cond = self.encode_image(source) if source is not None else np.zeros_like(latents)
         names = guidance_branches(mode, task, guidance, image_guidance)
         if reads_negatives(names):
@@ -119,6 +123,9 @@ class DeviceRunner:
             return combine_guidance({b: call(b, x, t) for b in guidance_branches(mode, task, g, ig)}, g, ig)
 
         sigmas = flow_sigmas(steps, self.latent_shape[2], self.latent_shape[3], self.manifest["scheduler"])
+        if strength < 1:
+            sigmas = sigmas[first_step_at_or_below(sigmas[:-1], strength):]
+            latents = ((1 - sigmas[0]) * cond + sigmas[0] * latents).astype(np.float32)
         latents = euler_loop(velocity, latents, sigmas, num_train_timesteps)
         return latents if output_type == "latent" else self.decode(latents)
 
