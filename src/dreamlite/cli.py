@@ -72,10 +72,8 @@ def _sample(args, image=None):
         check_size(**size)  # before the (slow) model load
     if args.num_images < 1:
         raise DreamLiteError(f"--num-images must be at least 1, got {args.num_images}")
-    strength = {}
-    if getattr(args, "strength", None) is not None:
-        check_strength(args.strength, "edit")
-        strength = {"strength": args.strength}
+    strength = getattr(args, "strength", 1.0)  # an edit option; generation always starts from pure noise
+    check_strength(strength, "generate" if image is None else "edit")
     pipe = _load_pipeline(args.model)
     embeds = {}
     if args.embeds is not None:
@@ -92,8 +90,8 @@ def _sample(args, image=None):
         num_images_per_prompt=args.num_images,
         generator=generators_from_seeds(range(args.seed, args.seed + args.num_images)),
         **size,
+        strength=strength,
         **embeds,
-        **strength,
     )
     for im, path in zip(result.images, paths):
         save_image_atomic(im, path)
@@ -205,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", nargs="?", metavar="instruction", help="the edit instruction")
     _add_sampling_args(p)
     p.add_argument("--image-guidance", type=float, default=None, help="image guidance scale, base mode (default: the model's, else 1.5)")
-    p.add_argument("--strength", type=float, default=None, help="start from the source noised to this level, in (0, 1]: lower keeps more of the source (default 1: from pure noise)")
+    p.add_argument("--strength", type=float, default=1.0, help="start from the source noised to this level, in (0, 1]: lower keeps more of the source (default 1: from pure noise)")
     p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser("encode", help="pre-compute prompt embeddings", description="Write prompt embeddings + masks to safetensors.")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from ..guidance import combine_guidance, is_guided
+from ..guidance import combine_guidance, guidance_branches, is_guided, reads_negatives
 from ..models.text_encoders import pad_states, with_task_prefix
 from ..models.vae import encode_latents
 from ..pipeline import set_flow_timesteps
@@ -46,10 +46,10 @@ def guided_velocity(unet, latents, source, sigma, embeds, mask, uncond_embeds, u
     n = latents.shape[0]
     sigmas = sigma.expand(n) if sigma.ndim == 0 else sigma
     guided = is_guided(sigmas, max_sigma)
-    if guidance == 1:  # CFG is the identity on generation rows, and on edit rows too when g_i = 1
-        edit = torch.ones_like(guided) if is_edit is None else is_edit.to(guided.device, torch.bool)
-        guided = guided & edit if image_guidance != 1 else torch.zeros_like(guided)
-    rows = guided.nonzero().flatten()  # rows that need the two unconditional branches
+    # The pipeline's rule: a task needs the unconditional branches when its CFG is not the identity.
+    needs = {t: reads_negatives(guidance_branches("base", t, guidance, image_guidance)) for t in ("generate", "edit")}
+    edit = torch.ones_like(guided) if is_edit is None else is_edit.to(guided.device, torch.bool)
+    rows = (guided & torch.where(edit, needs["edit"], needs["generate"])).nonzero().flatten()
     k = len(rows)
     all_embeds, all_mask = cat_padded([uncond_embeds[rows], uncond_embeds[rows], embeds],
                                       [uncond_mask[rows], uncond_mask[rows], mask])
