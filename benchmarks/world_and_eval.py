@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "world"))
 from test_detector import degrade, matches  # noqa: E402  (the same criterion the tests use)
 
+from dreamlite.deploy.bench import describe_machine  # noqa: E402
 from dreamlite.eval.detector import detect  # noqa: E402
 from dreamlite.world.render import render  # noqa: E402
 from dreamlite.world.scene import sample_scene  # noqa: E402
@@ -34,7 +35,7 @@ def main():
     parser.add_argument("--conditions", nargs="+", choices=["clean", "degraded"], default=["clean", "degraded"],
                         help="each size and condition has its own seed, so runs split this way give the same numbers")
     args = parser.parse_args()
-    out = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "machine": _machine(),
+    out = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "machine": describe_machine(),
            "python": platform.python_version(), "num": args.num, "load_average_start": _load()}
     rng = np.random.default_rng(0)
     scenes = [sample_scene(rng, 128) for _ in range(500)]
@@ -66,20 +67,6 @@ def main():
             out[f"detector_cpu_ms_per_image_{key}"] = round(1000 * cpu / args.num, 2)
     out["load_average_end"] = _load()
     print(json.dumps(out, indent=2))
-
-
-def _machine() -> str:
-    """CPU model, cores and memory (Linux /proc; falls back to what platform knows)."""
-    model, memory = platform.machine(), ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-        with open("/proc/meminfo") as f:
-            kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))
-        memory = f", {kib / 2**20:.0f} GiB"
-    except (OSError, StopIteration, ValueError):
-        pass
-    return f"{model}, {os.cpu_count()} cores{memory}"
 
 
 def _load() -> list[float] | None:

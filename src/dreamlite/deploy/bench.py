@@ -177,7 +177,7 @@ def run(quick: bool = False, runs: int = 3, paths=None, sections=SECTIONS, log=p
     setting = _setting(quick)
     runs = 1 if quick else runs
     paths = list(paths or DEFAULT_PATHS)
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": _machine(),
+    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": describe_machine(),
               "preset": setting["preset"], "resolution": setting["size"], "runs": runs}
     report["matmul_peak_gflops"] = matmul_peaks(512 if quick else 2048)
     log(f"matmul peak (GFLOP/s): {report['matmul_peak_gflops']}")
@@ -223,7 +223,8 @@ def run(quick: bool = False, runs: int = 3, paths=None, sections=SECTIONS, log=p
     return report
 
 
-def _machine() -> str:
+def describe_machine() -> str:
+    """Cores, CPU model and memory, recorded beside every timing (timings only compare on one machine)."""
     try:
         import psutil
 
