@@ -15,7 +15,6 @@ import argparse
 import json
 
 import torch
-import torch.nn.functional as F
 
 from dreamlite.data.shapes import ShapesStream
 from dreamlite.data.transforms import collate
@@ -23,16 +22,10 @@ from dreamlite.models.canvas import conditioning_of
 from dreamlite.models.text_encoders import load_minilm, prompt_encoder_for
 from dreamlite.models.vae import vae_scale_factor
 from dreamlite.pipeline import DreamLitePipeline
-from dreamlite.training.objective import predict_velocity
+from dreamlite.training.objective import predict_velocity, unchanged_cells
 from dreamlite.training.sampling import encode_batch
 
 NOISE_LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9, 0.98)
-
-
-def unchanged_cells(batch: dict, factor: int) -> torch.Tensor:
-    """[B, 1, h, w] True where every pixel of the latent cell is the same in source and target."""
-    same = (batch["image"] - batch["source"]).abs().amax(1, keepdim=True) < 1e-3
-    return F.avg_pool2d(same.float(), factor) > 0.999
 
 
 @torch.no_grad()
@@ -40,7 +33,7 @@ def copy_errors(pipe: DreamLitePipeline, batch: dict, encoder, seed: int) -> dic
     unet = pipe.unet.eval()
     c = encode_batch(encoder, pipe.vae.eval(), batch, "cpu")  # the post-training stages' batch encoding
     x0, source = c.x0, c.source
-    same = unchanged_cells(batch, vae_scale_factor(pipe.vae)).expand_as(x0)
+    same = unchanged_cells(batch["image"], batch["source"], vae_scale_factor(pipe.vae)).expand_as(x0)
     rows = {"unchanged": {}, "changed": {}, "copy floor": {}}
     for s in NOISE_LEVELS:
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))

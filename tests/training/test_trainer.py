@@ -107,3 +107,37 @@ def test_vae_stage_normalises_its_latents(tmp_path):
     first = json.load(open(tmp_path / "vae" / "model" / "vae" / "config.json"))
     second = json.load(open(tmp_path / "dec" / "model" / "vae" / "config.json"))
     assert (first["scaling_factor"], first["shift_factor"]) == (second["scaling_factor"], second["shift_factor"])
+
+
+def test_keep_weight_weights_the_cells_an_edit_leaves_unchanged(tmp_path):
+    """objective.keep_weight, an explicit copy signal: kept source, unchanged cell -> that weight, else 1."""
+    import torch
+
+    from dreamlite.models.vae import vae_scale_factor
+    from dreamlite.training.objective import flow_matching_loss, unchanged_cells
+
+    no_drop = ["objective.drop_text=0", "objective.drop_image=0", "objective.drop_both=0"]
+    trainer = Trainer(micro("edit", 1, "objective.keep_weight=4", *no_drop), str(tmp_path), progress=False)
+    trainer._setup()
+    batch = next(trainer._data())
+    x0, *_, weights = trainer._conditioning(batch)
+    same = unchanged_cells(batch["image"], batch["source"], vae_scale_factor(trainer.vae))
+    assert weights.shape == (x0.shape[0], 1, *x0.shape[-2:])
+    assert same.any() and (~same).any()  # edits change part of a scene
+    assert torch.equal(weights, torch.where(same, 4.0, 1.0))
+
+    plain = Trainer(micro("edit", 1, *no_drop), str(tmp_path / "plain"), progress=False)
+    plain._setup()
+    assert plain._conditioning(batch)[-1] is None  # weight 1: plain MSE, as before
+
+    class Zero(torch.nn.Module):  # predicts v = 0, so the loss is the weighted mean of (noise - x0)^2
+        def forward(self, canvas, **kwargs):
+            return (torch.zeros_like(canvas),)
+
+    noise, sigmas = torch.randn_like(x0), torch.full((x0.shape[0],), 0.5)
+    args = (Zero(), x0, torch.zeros_like(x0), None, None, None, sigmas, noise)
+    err = (noise - x0) ** 2
+    assert torch.allclose(flow_matching_loss(*args), err.mean())
+    assert torch.allclose(flow_matching_loss(*args, weights=weights), (weights * err).mean())
+    with pytest.raises(DreamLiteError, match="keep_weight"):
+        load_config(None, ["objective.keep_weight=-1"])

@@ -54,6 +54,8 @@ class ObjectiveConfig:
     drop_image: float = 0.1
     drop_both: float = 0.1
     conditioning: str = "spatial"  # spatial (DreamLite, width concat) | channel (Pix2Pix-style), for ablations
+    # Loss weight of the target cells an edit leaves unchanged (source visible): > 1 is an explicit copy signal.
+    keep_weight: float = 1.0
 
 
 @dataclass
@@ -136,6 +138,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum"):
             if getattr(self.optim, name) < 1:
                 raise DreamLiteError(f"optim.{name} must be >= 1")
+        if self.objective.keep_weight < 0:
+            raise DreamLiteError(f"objective.keep_weight must be >= 0, got {self.objective.keep_weight}")
         if self.objective.drop_text + self.objective.drop_image + self.objective.drop_both > 1:
             raise DreamLiteError("objective drop probabilities must sum to at most 1")
         if self.stage in ("sft", "refl", "dmd2"):

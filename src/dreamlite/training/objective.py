@@ -58,9 +58,19 @@ def predict_velocity(unet, noisy, condition, sigmas, embeds, mask, time_ids, con
     return out[..., : noisy.shape[-1]]
 
 
-def flow_matching_loss(unet, x0, condition, embeds, mask, time_ids, sigmas, noise, conditioning="spatial"):
-    """MSE between the predicted and the true velocity on the target half."""
+def unchanged_cells(image: torch.Tensor, source: torch.Tensor, factor: int) -> torch.Tensor:
+    """[B, 1, h, w] True where every pixel of the latent cell (factor x factor) is the same in source and target."""
+    same = (image - source).abs().amax(1, keepdim=True) < 1e-3
+    return F.avg_pool2d(same.float(), factor) > 0.999
+
+
+def flow_matching_loss(unet, x0, condition, embeds, mask, time_ids, sigmas, noise, conditioning="spatial",
+                       weights=None):
+    """MSE between the predicted and the true velocity on the target half; `weights` ([B, 1, h, w]) scale the
+    squared error per latent cell (the mean stays over all cells, so weight 1 everywhere is plain MSE)."""
     s = sigmas.view(-1, 1, 1, 1).to(x0.dtype)
     noisy = (1 - s) * x0 + s * noise
     v = predict_velocity(unet, noisy, condition, sigmas.to(x0.dtype), embeds, mask, time_ids, conditioning)
-    return F.mse_loss(v.float(), (noise - x0).float())
+    if weights is None:
+        return F.mse_loss(v.float(), (noise - x0).float())
+    return (weights.float() * (v.float() - (noise - x0).float()) ** 2).mean()

@@ -28,10 +28,16 @@ from ..guidance import recorded_guidance
 from ..models.canvas import conditioning_of
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import CachedPromptEncoder, load_minilm, prompt_encoder_for, with_task_prefix
-from ..models.vae import encode_latents, normalise_latents
+from ..models.vae import encode_latents, normalise_latents, vae_scale_factor
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .objective import dropout_masks, flow_matching_loss, sample_sigmas, widen_for_channel_conditioning
+from .objective import (
+    dropout_masks,
+    flow_matching_loss,
+    sample_sigmas,
+    unchanged_cells,
+    widen_for_channel_conditioning,
+)
 
 
 def build_dataset(cfg: TrainConfig, start: int):
@@ -145,14 +151,20 @@ class Trainer:
             condition[keep] = encode_latents(self.vae, batch["source"][keep].to(device))
         h, w = batch["image"].shape[-2:]
         time_ids = torch.tensor([[w, h]], dtype=x0.dtype, device=device).repeat(x0.shape[0], 1)
-        return x0, condition, embeds.to(device), mask.to(device), time_ids
+        weights = None
+        if cfg.keep_weight != 1 and len(keep):  # cells the edit keeps, where the model can copy its source
+            weights = torch.ones_like(x0[:, :1])
+            same = unchanged_cells(batch["image"][keep], batch["source"][keep], vae_scale_factor(self.vae))
+            weights[keep] = torch.where(same.to(device), cfg.keep_weight, 1.0)
+        return x0, condition, embeds.to(device), mask.to(device), time_ids, weights
 
     def _flow_loss(self, batch):
         o = self.cfg.objective
-        x0, condition, embeds, mask, time_ids = self._conditioning(batch)
+        x0, condition, embeds, mask, time_ids, weights = self._conditioning(batch)
         sigmas = sample_sigmas(x0.shape[0], self.generator, o.logit_mean, o.logit_std, o.shift).to(x0.device)
         noise = torch.randn(x0.shape, generator=self.generator).to(x0.device)
-        return flow_matching_loss(self.model, x0, condition, embeds, mask, time_ids, sigmas, noise, o.conditioning)
+        return flow_matching_loss(self.model, x0, condition, embeds, mask, time_ids, sigmas, noise, o.conditioning,
+                                  weights)
 
     # ----------------------------------------------------------------------------- loop
     def train(self) -> str:
