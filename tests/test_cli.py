@@ -114,8 +114,10 @@ def test_bad_source_images(key, message, images, model_dir, tmp_path, capsys):
     (["--height", "100", "--width", "64"], "multiple of 16"),
     (["--height", "8192", "--width", "64"], "too large"),
     (["--height", "0", "--width", "64"], "multiple of 16"),
+    (["--steps", "0"], "sampling steps"),  # not silently the default count
+    (["--steps", "-3"], "sampling steps"),
 ])
-def test_bad_sizes(extra, message, model_dir, tmp_path, capsys):
+def test_bad_sizes_and_steps(extra, message, model_dir, tmp_path, capsys):
     out = tmp_path / "o.png"
     assert_user_error(["generate", "a red circle", "-o", out, "--model", model_dir, *extra], message, capsys, str(out))
 

@@ -64,6 +64,10 @@ def test_precomputed_embeddings_skip_the_text_encoder(minilm_parts, minilm_pipe)
     (dict(prompt="a", height=60, width=64), "multiple of 16"),
     (dict(prompt="a", height=64, width=8192), "too large"),
     (dict(prompt="a", height=64, width=64, num_images_per_prompt=0), "num_images_per_prompt"),
+    (dict(prompt="a", height=0, width=64), "multiple of 16"),  # 0 is not "the default size"
+    (dict(prompt="a", height=64, width=64, num_inference_steps=0), "sampling steps"),  # nor "the default steps"
+    (dict(prompt="a", height=64, width=64, num_inference_steps=-2), "sampling steps"),
+    (dict(prompt="a", height=64, width=64, num_inference_steps=2.5), "sampling steps"),
     (dict(prompt="a", height=64, width=64, generator=generators_from_seeds([1, 2])), "generators"),
 ])
 def test_bad_arguments_fail_before_sampling(minilm_pipe, kwargs, message):

@@ -7,6 +7,7 @@ Torch-free, so the PyTorch pipeline, the exported-graph runners and the trainers
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from collections.abc import Mapping
 
@@ -16,6 +17,18 @@ DEFAULT_STEPS = {"base": 28, "mobile": 4}  # sampling steps per pipeline mode
 DEFAULT_GUIDANCE = 3.5
 DEFAULT_IMAGE_GUIDANCE = 1.5
 RECORDED_KEYS = ("guidance_scale", "image_guidance_scale", "guidance_max_sigma")  # per-model sampling defaults
+
+
+def check_steps(steps) -> int:
+    """A sampling step count is a positive integer: 0 or a negative count is an error, never the default."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise DreamLiteError(f"the number of sampling steps must be a positive integer, got {steps!r}")
+    return int(steps)
+
+
+def resolve_steps(mode: str, steps: int | None = None) -> int:
+    """Sampling steps a call uses: the given count (checked), else the mode's default."""
+    return DEFAULT_STEPS[mode] if steps is None else check_steps(steps)
 
 
 def resolve_guidance(recorded: Mapping, guidance: float | None = None,

@@ -26,13 +26,13 @@ from .errors import DreamLiteError
 from .guidance import (
     DEFAULT_GUIDANCE,
     DEFAULT_IMAGE_GUIDANCE,
-    DEFAULT_STEPS,
     RECORDED_KEYS,
     combine_guidance,
     guidance_branches,
     reads_negatives,
     resolve_guidance,
     resolve_max_sigma,
+    resolve_steps,
     step_scales,
 )
 from .image_io import to_rgb
@@ -49,7 +49,7 @@ def unet_evaluations_per_image(mode: str, task: str, steps: int | None = None, g
                                max_sigma: float = 1.0) -> int:
     """U-Net evaluations one image costs: per step, the guidance branches it needs (steps above `max_sigma`
     need one; `step_sigmas` are the sampler's noise levels, needed only when `max_sigma` < 1)."""
-    steps = steps or DEFAULT_STEPS[mode]
+    steps = resolve_steps(mode, steps)
     if max_sigma >= 1 or step_sigmas is None:
         return steps * len(guidance_branches(mode, task, guidance, image_guidance))
     return sum(len(guidance_branches(mode, task, *step_scales(float(s), guidance, image_guidance, max_sigma)))
@@ -241,9 +241,11 @@ class DreamLitePipeline(DiffusionPipeline):
                     width: int | None = None) -> list[float]:
         """The noise level of every sampling step at this size (the scheduler's, dynamic shift included)."""
         factor = self.vae_scale_factor
-        h, w = (height or self.default_resolution) // factor, (width or self.default_resolution) // factor
+        height = self.default_resolution if height is None else height
+        width = self.default_resolution if width is None else width
+        h, w = height // factor, width // factor
         scheduler = FlowMatchEulerDiscreteScheduler.from_config(self.scheduler.config)  # leaves the pipeline's alone
-        set_flow_timesteps(scheduler, num_inference_steps or DEFAULT_STEPS[self.config.mode], h, w)
+        set_flow_timesteps(scheduler, resolve_steps(self.config.mode, num_inference_steps), h, w)
         return [float(x) for x in scheduler.sigmas[:-1]]
 
     def check_inputs(self, prompts, images, height, width, prompt_embeds, num_images_per_prompt):
@@ -391,12 +393,12 @@ class DreamLitePipeline(DiffusionPipeline):
         if height is None and width is None and images is not None:
             multiple = self.vae_scale_factor * 2
             width, height = (images[0].width // multiple) * multiple, (images[0].height // multiple) * multiple
-        height = height or self.default_resolution
-        width = width or self.default_resolution
+        height = self.default_resolution if height is None else height
+        width = self.default_resolution if width is None else width
         self.check_inputs(prompts, images, height, width, prompt_embeds, num_images_per_prompt)
 
         mode = self.config.mode
-        steps = num_inference_steps or DEFAULT_STEPS[mode]
+        steps = resolve_steps(mode, num_inference_steps)
         guidance, image_guidance = self.resolve_guidance(guidance_scale, image_guidance_scale)
         max_sigma = self.resolve_max_sigma(guidance_max_sigma)
         check_strength(strength, task)

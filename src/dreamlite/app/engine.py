@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..errors import DreamLiteError
+from ..guidance import DEFAULT_STEPS, resolve_steps
 
 DEFAULT_MAX_SIDE = 1024  # a CPU laptop takes minutes per image beyond this; the pipeline itself allows 4096
 EMBED_CACHE_SIZE = 128
@@ -131,7 +132,6 @@ class Engine:
 
     def info(self, model: str | None = None) -> ModelInfo:
         from ..models.presets import count_parameters
-        from ..pipeline import DEFAULT_STEPS
 
         model = self.default if model in (None, "") else os.fspath(model)
         if model not in self._infos:
@@ -241,13 +241,11 @@ def fit_source(image: Image.Image, max_side: int) -> Image.Image:
 
 
 def _steps(steps, pipe) -> int:
-    from ..pipeline import DEFAULT_STEPS
-
-    if steps in (None, 0):
-        return DEFAULT_STEPS[pipe.config.mode]
-    if not 1 <= int(steps) <= 200:
+    """The UI's 0 (or nothing) means the model's default; a web request is capped at 200 steps."""
+    steps = resolve_steps(pipe.config.mode, None if steps in (None, 0) else int(steps))
+    if steps > 200:
         raise DreamLiteError(f"steps must be between 1 and 200, got {steps}")
-    return int(steps)
+    return steps
 
 
 def _step_callback(progress):

@@ -228,8 +228,8 @@ def export_pipeline(pipe, runtime: str, out: str, quantize: str | None = None, h
     check_combination(runtime, quantize)
     from ..pipeline import check_size
 
-    height = height or pipe.default_resolution
-    width = width or pipe.default_resolution
+    height = pipe.default_resolution if height is None else height
+    width = pipe.default_resolution if width is None else width
     check_size(height, width)
     if text_len < 1:
         raise DreamLiteError(f"--text-len must be positive, got {text_len}")

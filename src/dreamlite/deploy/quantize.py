@@ -135,11 +135,13 @@ def quantize_model(model: str | os.PathLike | DreamLitePipeline, out: str, calib
     from safetensors.torch import save_file
     from torchao.prototype.safetensors.safetensors_support import flatten_tensor_state_dict
 
-    from ..pipeline import DreamLitePipeline
+    from ..pipeline import DreamLitePipeline, check_size
     from .calibration import calibration_batches
 
     if text_encoder not in ("auto", "none", *TEXT_SCHEMES):  # before the (slow) load and calibration
         raise DreamLiteError(f"unknown text encoder scheme {text_encoder!r}; choose auto, none, int4 or int8")
+    if size is not None:
+        check_size(size, size)
     if isinstance(model, DreamLitePipeline):  # copy what is quantised in place
         copied = {"unet": copy.deepcopy(model.unet)}
         if text_encoder != "none" and model.text_encoder is not None:
@@ -148,7 +150,7 @@ def quantize_model(model: str | os.PathLike | DreamLitePipeline, out: str, calib
                                  text_encoder_name=model.config.text_encoder_name, **model.sampling_defaults)
     else:
         pipe = DreamLitePipeline.from_pretrained(model)
-    size = size or pipe.default_resolution
+    size = pipe.default_resolution if size is None else size
     batches = [b["unet"] for b in calibration_batches(pipe, calibration_samples, size, size, text_len)]
     float_unet = copy.deepcopy(pipe.unet)
     layers = quantize_unet_w8a8(pipe.unet, batches)

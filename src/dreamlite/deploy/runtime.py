@@ -15,12 +15,12 @@ from PIL import Image
 
 from ..errors import DreamLiteError
 from ..guidance import (
-    DEFAULT_STEPS,
     combine_guidance,
     guidance_branches,
     reads_negatives,
     resolve_guidance,
     resolve_max_sigma,
+    resolve_steps,
     step_scales,
 )
 from ..pipeline import check_strength, first_step_at_or_below
@@ -93,7 +93,7 @@ class DeviceRunner:
         interval's `guidance_max_sigma`). An edit with `strength` < 1 starts from the source latent noised to
         that level, as the pipeline's."""
         mode = self.manifest["mode"]
-        steps = steps or DEFAULT_STEPS[mode]
+        steps = resolve_steps(mode, steps)
         guidance, image_guidance = self.resolve_guidance(guidance, image_guidance)
         max_sigma = resolve_max_sigma(self.manifest, guidance_max_sigma)
         num_train_timesteps = self.manifest["scheduler"].get("num_train_timesteps", 1000)

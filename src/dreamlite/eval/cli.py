@@ -20,6 +20,14 @@ def _pipe(args):
 
 
 def _sampling(args) -> dict:
+    """Pipeline keyword arguments from the CLI flags, checked before any suite or output folder is written."""
+    from ..guidance import check_steps
+    from ..pipeline import check_size
+
+    if args.steps is not None:
+        check_steps(args.steps)
+    if args.size is not None:
+        check_size(args.size, args.size)
     kw = {"num_inference_steps": args.steps, "guidance_scale": args.guidance,
           "guidance_max_sigma": args.guidance_max_sigma}
     if getattr(args, "image_guidance", None) is not None:
