@@ -109,6 +109,38 @@ def test_vae_stage_normalises_its_latents(tmp_path):
     assert (first["scaling_factor"], first["shift_factor"]) == (second["scaling_factor"], second["shift_factor"])
 
 
+def test_latent_noise_perturbs_only_what_the_decoder_sees(tmp_path):
+    """objective.latent_noise (decoder fine-tuning): the decoder gets encoder latents plus noise of at most that
+    level in normalised units; the reconstruction target stays the clean image; a misuse is an error."""
+    import torch
+
+    from dreamlite.models.presets import build_vae
+
+    vae = build_vae("tiny")
+    vae.register_to_config(scaling_factor=4.0)
+    vae.save_pretrained(str(tmp_path / "vae"))
+    seen = {}
+    for level in (0.0, 0.5):
+        trainer = Trainer(micro("vae", 1, f"vae={tmp_path / 'vae'}", "freeze_vae_encoder=true",
+                                f"objective.latent_noise={level}"), str(tmp_path / str(level)), progress=False)
+        trainer._setup()
+        batch = next(trainer._data())
+        def spy(z, decode=trainer.vae.decode, level=level):  # records what the decoder is given
+            seen[level] = z
+            return decode(z)
+
+        trainer.vae.decode = spy
+        trainer._vae_loss(batch)
+        with torch.no_grad():
+            seen[f"clean{level}"] = trainer.vae.encode(batch["image"]).latents
+    assert torch.equal(seen[0.0], seen["clean0.0"])  # off: the decoder sees the encoder's latents
+    offset = (seen[0.5] - seen["clean0.5"]) * 4.0  # in normalised units
+    assert 0 < offset.std(dim=(1, 2, 3)).max() < 0.5 * 1.1
+    for bad, message in ((["objective.latent_noise=-1"], ">= 0"), (["objective.latent_noise=0.3"], "decoder fine-tuning")):
+        with pytest.raises(DreamLiteError, match=message):
+            load_config(None, ["stage=vae", *bad])
+
+
 def test_keep_weight_weights_the_cells_an_edit_leaves_unchanged(tmp_path):
     """objective.keep_weight, an explicit copy signal: kept source, unchanged cell -> that weight, else 1."""
     import torch

@@ -56,6 +56,9 @@ class ObjectiveConfig:
     conditioning: str = "spatial"  # spatial (DreamLite, width concat) | channel (Pix2Pix-style), for ablations
     # Loss weight of the target cells an edit leaves unchanged (source visible): > 1 is an explicit copy signal.
     keep_weight: float = 1.0
+    # Decoder fine-tuning (vae stage, frozen encoder): the decoder sees latents + s * noise, s ~ U(0, latent_noise)
+    # in the model's normalised units, so it learns to turn the U-Net's imprecise latents into clean images.
+    latent_noise: float = 0.0
 
 
 @dataclass
@@ -140,6 +143,10 @@ class TrainConfig:
                 raise DreamLiteError(f"optim.{name} must be >= 1")
         if self.objective.keep_weight < 0:
             raise DreamLiteError(f"objective.keep_weight must be >= 0, got {self.objective.keep_weight}")
+        if self.objective.latent_noise < 0:
+            raise DreamLiteError(f"objective.latent_noise must be >= 0, got {self.objective.latent_noise}")
+        if self.objective.latent_noise and not (self.stage == "vae" and self.freeze_vae_encoder):
+            raise DreamLiteError("objective.latent_noise applies to decoder fine-tuning: stage vae with freeze_vae_encoder")
         if self.objective.drop_text + self.objective.drop_image + self.objective.drop_both > 1:
             raise DreamLiteError("objective drop probabilities must sum to at most 1")
         if self.stage in ("sft", "refl", "dmd2"):

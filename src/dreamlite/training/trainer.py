@@ -133,6 +133,10 @@ class Trainer:
         model = self.accelerator.unwrap_model(self.model)
         with torch.set_grad_enabled(not self.cfg.freeze_vae_encoder):
             latents = model.encode(images).latents
+        if self.cfg.objective.latent_noise:  # per-sample level, in the U-Net's (normalised) latent units
+            level = torch.rand(latents.shape[0], 1, 1, 1, generator=self.generator) * self.cfg.objective.latent_noise
+            noise = torch.randn(latents.shape, generator=self.generator) * level / model.config.scaling_factor
+            latents = latents + noise.to(latents.device)
         recon = model.decode(latents).sample
         return F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images)
 
