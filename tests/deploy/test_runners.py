@@ -73,6 +73,8 @@ def test_runner_rejects_bad_inputs(onnx_dir, prompt, tmp_path):
         runner.generate(np.zeros((1, 60, 384), np.float32), np.ones((1, 60)))
     with pytest.raises(DreamLiteError, match="latents"):
         runner.generate(prompt[0].numpy(), prompt[1].numpy(), latents=np.zeros((1, 4, 3, 3), np.float32))
+    with pytest.raises(DreamLiteError, match="sampling steps"):  # 0 is not "the default count"
+        runner.generate(prompt[0].numpy(), prompt[1].numpy(), steps=0)
     with pytest.raises(DreamLiteError, match="no deploy.json"):
         DeviceRunner(str(tmp_path))
 
