@@ -110,8 +110,8 @@ def test_vae_stage_normalises_its_latents(tmp_path):
 
 
 def test_latent_noise_perturbs_only_what_the_decoder_sees(tmp_path):
-    """objective.latent_noise (decoder fine-tuning): the decoder gets encoder latents plus noise of at most that
-    level in normalised units; the reconstruction target stays the clean image; a misuse is an error."""
+    """objective.latent_noise (decoder fine-tuning): off, the decoder gets the encoder's latents; on, they carry
+    noise of at most that level in normalised units; a negative level or another stage is an error."""
     import torch
 
     from dreamlite.models.presets import build_vae
