@@ -18,6 +18,7 @@ import torch
 
 from dreamlite.data.shapes import ShapesStream
 from dreamlite.data.transforms import collate
+from dreamlite.machine import measurement_stamp
 from dreamlite.models.canvas import conditioning_of
 from dreamlite.models.text_encoders import load_minilm, prompt_encoder_for
 from dreamlite.models.vae import vae_scale_factor
@@ -72,7 +73,7 @@ def main():
             print(f"| {folder} | {name} | " + " | ".join(f"{row[s]:.3f}" for s in NOISE_LEVELS) + " |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"edits": args.edits, "seed": args.seed, "results": results}, f, indent=1)
+            json.dump({**measurement_stamp(), "edits": args.edits, "seed": args.seed, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import os
 from dreamlite.eval.bench import bench_edits
 from dreamlite.eval.editeval import score_imgedit
 from dreamlite.eval.suite import build_suite
+from dreamlite.machine import measurement_stamp
 from dreamlite.pipeline import DreamLitePipeline, first_step_at_or_below
 
 
@@ -57,7 +58,7 @@ def main():
               f"{summary['preservation_db']:.1f} | {steps} |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": args.model, "seed": args.seed, "guidance": pipe.resolve_guidance(args.guidance, args.image_guidance),
+            json.dump({**measurement_stamp(), "model": args.model, "seed": args.seed, "guidance": pipe.resolve_guidance(args.guidance, args.image_guidance),
                        "strengths": rows}, f, indent=2)
 
 

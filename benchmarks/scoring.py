@@ -7,7 +7,6 @@
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -18,6 +17,7 @@ from dreamlite.eval.denseeval import score_dense
 from dreamlite.eval.editeval import score_imgedit
 from dreamlite.eval.shapeeval import score_geneval
 from dreamlite.eval.suite import build_suite
+from dreamlite.machine import measurement_stamp
 
 
 def shuffled(src, dst, seed):
@@ -37,7 +37,7 @@ def main():
     suite = os.path.join(tmp, "suite")
     build_suite(suite, seed=args.seed, truth=True)
     edits = [os.path.join(suite, "edits", f) for f in ("basic_edit.json", "images", "truth.json")]
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
+    result = measurement_stamp()
     result["truth"] = {"shapeeval": score_geneval(os.path.join(suite, "truth", "geneval"))["summary"]["overall"],
                        "denseeval": score_dense(os.path.join(suite, "truth", "dense"))["summary"]["overall"],
                        "editeval": {t: v["success"] for t, v in

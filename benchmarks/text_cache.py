@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from dreamlite.data.shapes import draw_sample
+from dreamlite.machine import measurement_stamp
 from dreamlite.models.text_encoders import (
     CachedPromptEncoder,
     load_minilm,
@@ -62,11 +63,10 @@ def main():
             start = time.perf_counter()
             encoder.encode(texts, "generate")
             times[name] += time.perf_counter() - start
-    result = {"stage": args.stage, "batches": args.batches, "batch_size": n, "hit_rate_over_stage": round(hit_rate, 3),
-              "cache_entries": len(cached.cache),
+    result = {**measurement_stamp(), "stage": args.stage, "batches": args.batches, "batch_size": n,
+              "hit_rate_over_stage": round(hit_rate, 3), "cache_entries": len(cached.cache),
               "cache_mib": round(cached.bytes / 2**20, 1), "timed_batches": args.timed,
-              "ms_per_batch": {k: round(v / args.timed * 1000, 1) for k, v in times.items()},
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+              "ms_per_batch": {k: round(v / args.timed * 1000, 1) for k, v in times.items()}}
     print(json.dumps(result, indent=1))
     if args.json:
         with open(args.json, "w") as f:

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from dreamlite.deploy.bench import describe_machine
+from dreamlite.machine import measurement_stamp
 from dreamlite.models.presets import build_unet
 
 
@@ -90,7 +90,7 @@ def main():
         print(f"{name:>20}  {params / 1e6:6.2f}M params  {1000 * median:6.0f} ms/step  x{median / base:.2f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": describe_machine(),
+            json.dump({**measurement_stamp(),
                        "torch": torch.__version__, "threads": torch.get_num_threads(), "batch_size": b,
                        "steps": rows}, f, indent=1)
 

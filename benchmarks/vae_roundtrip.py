@@ -9,7 +9,6 @@ same background, same objects (shape, colour), centres within 2 px.
 import argparse
 import json
 import os
-import time
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ from diffusers import AutoencoderTiny
 
 from dreamlite.data.transforms import to_tensor, to_uint8
 from dreamlite.eval.detector import detect
+from dreamlite.machine import measurement_stamp
 from dreamlite.models.vae import decode_latents, encode_latents
 from dreamlite.world.render import render
 from dreamlite.world.scene import sample_scene
@@ -42,7 +42,7 @@ def main():
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=123)
     args = ap.parse_args()
-    report = {"date": time.strftime("%Y-%m-%d"), "scenes": args.num, "size": args.size, "vaes": {}}
+    report = {**measurement_stamp(), "scenes": args.num, "size": args.size, "vaes": {}}
     for folder in args.vaes:
         sub = os.path.join(folder, "vae")
         vae = AutoencoderTiny.from_pretrained(sub if os.path.isdir(sub) else folder, use_safetensors=True).eval()

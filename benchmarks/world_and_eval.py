@@ -10,7 +10,6 @@ so numbers in docs can cite the run.
 """
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -22,8 +21,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "world"))
 from test_detector import degrade, matches  # noqa: E402  (the same criterion the tests use)
 
-from dreamlite.deploy.bench import describe_machine  # noqa: E402
 from dreamlite.eval.detector import detect  # noqa: E402
+from dreamlite.machine import measurement_stamp  # noqa: E402
 from dreamlite.world.render import render  # noqa: E402
 from dreamlite.world.scene import sample_scene  # noqa: E402
 
@@ -35,7 +34,7 @@ def main():
     parser.add_argument("--conditions", nargs="+", choices=["clean", "degraded"], default=["clean", "degraded"],
                         help="each size and condition has its own seed, so runs split this way give the same numbers")
     args = parser.parse_args()
-    out = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "machine": describe_machine(),
+    out = {**measurement_stamp(),
            "python": platform.python_version(), "num": args.num, "load_average_start": _load()}
     rng = np.random.default_rng(0)
     scenes = [sample_scene(rng, 128) for _ in range(500)]

@@ -56,7 +56,7 @@ def test_edits_layout_and_bad_entries(minilm_pipe, tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["k1.png"] and result["problems"]["count"] == 3
 
 
-def test_evaluate_records_cost_and_rejects_a_runtime_size_mismatch(model_dir, tmp_path, capsys):
+def test_evaluate_records_cost_and_machine_and_rejects_a_runtime_size_mismatch(model_dir, tmp_path, capsys):
     from dreamlite.cli import main
     from dreamlite.eval.suite import build_suite
 
@@ -77,3 +77,4 @@ def test_evaluate_records_cost_and_rejects_a_runtime_size_mismatch(model_dir, tm
     assert cost["generate"]["images"] == 2 * prompts and cost["edit"]["images"] == edits
     assert cost["generate"]["unet_evaluations_per_image"] == 4 and cost["edit"]["unet_evaluations_per_image"] == 6
     assert summary["mode"] == "base" and summary["runtime"] == "pytorch" and cost["edit"]["seconds"] > 0
+    assert summary["machine"].startswith(f"{os.cpu_count()}-core ") and summary["date"].endswith(" UTC")  # timings name their machine

@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 
+from ..machine import measurement_stamp
 from .bench_models import ARCHITECTURES, E2E_PATHS, architecture_cost
 
 PATHS = ("diffusers-fp32", "explicit-attention-fp32", "bf16", "compiled-fp32", "compiled-bf16", "compiled-int8-bf16",
@@ -177,7 +177,7 @@ def run(quick: bool = False, runs: int = 3, paths=None, sections=SECTIONS, log=p
     setting = _setting(quick)
     runs = 1 if quick else runs
     paths = list(paths or DEFAULT_PATHS)
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": describe_machine(),
+    report = {**measurement_stamp(),
               "preset": setting["preset"], "resolution": setting["size"], "runs": runs}
     report["matmul_peak_gflops"] = matmul_peaks(512 if quick else 2048)
     log(f"matmul peak (GFLOP/s): {report['matmul_peak_gflops']}")
@@ -221,23 +221,6 @@ def run(quick: bool = False, runs: int = 3, paths=None, sections=SECTIONS, log=p
             log(f"  arch {name}: {row.get('median_s', row.get('error'))}")
             report["arch"].append(row)
     return report
-
-
-def describe_machine() -> str:
-    """Cores, CPU model and memory, recorded beside every timing (timings only compare on one machine)."""
-    try:
-        import psutil
-
-        memory = f", {psutil.virtual_memory().total / 2**30:.0f} GiB"
-    except ImportError:
-        memory = ""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()}-core {model}{memory}"
 
 
 def _cell(fmt: str, row: dict) -> str:

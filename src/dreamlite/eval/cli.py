@@ -102,6 +102,7 @@ EXPORT_TEXT_LEN = 96  # exported graphs have a fixed text length; the suite's de
 def cmd_evaluate(args):
     """Bench and score the model on the ready suite (built from --seed if --suite is not given)."""
     from ..deploy.runtimes import runtime_pipeline
+    from ..machine import measurement_stamp
     from ..pipeline import unet_evaluations_per_image
     from .bench import bench_edits, bench_prompts
     from .suite import build_suite
@@ -133,7 +134,7 @@ def cmd_evaluate(args):
                                  ("edit", edited["generated"], sample_seconds - generate_seconds))}
     edits = {"edits": os.path.join(suite, "edits", "basic_edit.json"), "images": os.path.join(suite, "edits", "images"),
              "truth": os.path.join(suite, "edits", "truth.json"), "min_psnr": args.min_psnr}
-    summary = {"model": args.model or "default", "suite": suite, "sampling_seconds": round(sample_seconds, 1),
+    summary = {**measurement_stamp(), "model": args.model or "default", "suite": suite, "sampling_seconds": round(sample_seconds, 1),
                "mode": model.config.mode, "runtime": args.runtime, "cost": cost,
                "settings": {k: v for k, v in vars(args).items() if k not in ("func", "command", "bench_command")},
                "shapeeval": _score("geneval", os.path.join(args.out, "geneval"), None),
