@@ -453,8 +453,7 @@ class DreamLitePipeline(DiffusionPipeline):
             first = first_step_at_or_below(self.scheduler.sigmas[:-1], strength)
             timesteps = timesteps[first:]
             self.scheduler.set_begin_index(first)
-            sigma = self.scheduler.sigmas[first].to(latents.dtype)
-            latents = (1 - sigma) * source + sigma * latents
+            latents = self.scheduler.scale_noise(source, timesteps[:1], latents)  # the flow's forward process
         self._num_timesteps = len(timesteps)
         with self.progress_bar(total=len(timesteps)) as progress:
             for i, t in enumerate(timesteps, start=first):
