@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.canvas import conditioning_of, in_context_canvas
+from ..models.vae import encode_latents
 
 
 def sample_sigmas(n: int, generator: torch.Generator | None = None, mean: float = 0.0, std: float = 1.0,
@@ -49,6 +50,21 @@ def widen_for_channel_conditioning(unet):
     state["conv_in.weight"] = torch.cat([state["conv_in.weight"], torch.zeros_like(state["conv_in.weight"])], dim=1)
     wide.load_state_dict(state)
     return wide
+
+
+def batch_latents(vae, batch: dict, keep_source: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(target latents, source latents, size ids) of a data batch.
+
+    Source latents are zeros on the rows not in `keep_source` (generation rows, dropped images), and only the kept
+    sources go through the encoder. Shared by pretraining and the post-training stages' batch encoding.
+    """
+    x0 = encode_latents(vae, batch["image"].to(device))
+    source = torch.zeros_like(x0)
+    rows = keep_source.nonzero().flatten()
+    if len(rows):
+        source[rows] = encode_latents(vae, batch["source"][rows].to(device))
+    h, w = batch["image"].shape[-2:]
+    return x0, source, torch.tensor([[w, h]], dtype=x0.dtype, device=device).repeat(x0.shape[0], 1)
 
 
 def predict_velocity(unet, noisy, condition, sigmas, embeds, mask, time_ids, conditioning="spatial"):

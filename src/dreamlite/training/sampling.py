@@ -13,9 +13,8 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 from ..guidance import combine_guidance, guidance_branches, is_guided, reads_negatives
 from ..models.text_encoders import pad_states, with_task_prefix
-from ..models.vae import encode_latents
 from ..pipeline import set_flow_timesteps
-from .objective import predict_velocity
+from .objective import batch_latents, predict_velocity
 
 
 def sampling_sigmas(scheduler_config: dict, steps: int, latent_height: int, latent_width: int) -> torch.Tensor:
@@ -102,10 +101,7 @@ def encode_batch(encoder, vae, batch: dict, device) -> Conditioning:
     uncond_embeds, uncond_mask = embeds[:1].expand(n, -1, -1), mask[:1].expand(n, -1)
     short = int(uncond_mask[0].sum())
     is_edit = batch["is_edit"].to(device)
+    x0, source, time_ids = batch_latents(vae, batch, batch["is_edit"], device)
     pixels = batch["source"].to(device)
-    x0 = encode_latents(vae, batch["image"].to(device))
-    source = torch.where(is_edit.view(-1, 1, 1, 1), encode_latents(vae, pixels), torch.zeros_like(x0))
-    h, w = batch["image"].shape[-2:]
-    time_ids = torch.tensor([[w, h]], dtype=x0.dtype, device=device).repeat(n, 1)
     return Conditioning(x0, source, cond_embeds[:, :length], cond_mask[:, :length], uncond_embeds[:, :short].contiguous(),
                         uncond_mask[:, :short].contiguous(), time_ids, is_edit, list(batch["text"]), pixels)

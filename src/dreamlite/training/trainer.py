@@ -28,10 +28,11 @@ from ..guidance import recorded_guidance
 from ..models.canvas import conditioning_of
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import CachedPromptEncoder, load_minilm, prompt_encoder_for, with_task_prefix
-from ..models.vae import encode_latents, normalise_latents, vae_scale_factor
+from ..models.vae import normalise_latents, vae_scale_factor
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .objective import (
+    batch_latents,
     dropout_masks,
     flow_matching_loss,
     sample_sigmas,
@@ -147,14 +148,9 @@ class Trainer:
         drop_text, drop_image = dropout_masks(is_edit, self.generator, cfg.drop_text, cfg.drop_image, cfg.drop_both)
         texts = ["" if drop else with_task_prefix(text, task) for text, task, drop in zip(batch["text"], batch["task"], drop_text)]
         embeds, mask = self.encoder.encode(texts, "generate")
-        x0 = encode_latents(self.vae, batch["image"].to(device))
-        # Generation samples and dropped images see zeros: only the kept sources go through the encoder.
-        keep = (is_edit & ~drop_image).nonzero().flatten()
-        condition = torch.zeros_like(x0)
-        if len(keep):
-            condition[keep] = encode_latents(self.vae, batch["source"][keep].to(device))
-        h, w = batch["image"].shape[-2:]
-        time_ids = torch.tensor([[w, h]], dtype=x0.dtype, device=device).repeat(x0.shape[0], 1)
+        kept = is_edit & ~drop_image  # generation rows and dropped images condition on zeros
+        x0, condition, time_ids = batch_latents(self.vae, batch, kept, device)
+        keep = kept.nonzero().flatten()
         weights = None
         if cfg.keep_weight != 1 and len(keep):  # cells the edit keeps, where the model can copy its source
             weights = torch.ones_like(x0[:, :1])
