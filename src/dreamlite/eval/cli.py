@@ -134,8 +134,8 @@ def cmd_evaluate(args):
                                  ("edit", edited["generated"], sample_seconds - generate_seconds))}
     edits = {"edits": os.path.join(suite, "edits", "basic_edit.json"), "images": os.path.join(suite, "edits", "images"),
              "truth": os.path.join(suite, "edits", "truth.json"), "min_psnr": args.min_psnr}
-    summary = {**measurement_stamp(), "model": args.model or "default", "suite": suite, "sampling_seconds": round(sample_seconds, 1),
-               "mode": model.config.mode, "runtime": args.runtime, "cost": cost,
+    summary = {**measurement_stamp(), "model": args.model or "default", "suite": suite,
+               "sampling_seconds": round(sample_seconds, 1), "mode": model.config.mode, "runtime": args.runtime, "cost": cost,
                "settings": {k: v for k, v in vars(args).items() if k not in ("func", "command", "bench_command")},
                "shapeeval": _score("geneval", os.path.join(args.out, "geneval"), None),
                "denseeval": _score("dense", os.path.join(args.out, "dense"), None),
