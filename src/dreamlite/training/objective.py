@@ -1,4 +1,4 @@
-"""The rectified-flow objective of DreamLite as small functions of tensors and a U-Net.
+"""The rectified-flow objective of DreamLite as small functions of tensors, a U-Net and (for a batch's latents) a VAE.
 
 x_t = (1 - s) x0 + s noise, target v = noise - x0, on the left (target) half of the canvas only; the right
 half is the clean source latent (edit) or zeros (generate). Timesteps follow the scheduler's convention
