@@ -36,7 +36,7 @@ from .guidance import (
     step_scales,
 )
 from .image_io import to_rgb
-from .models.canvas import conditioning_of, in_context_canvas
+from .models.canvas import conditioning_of, in_context_canvas, size_ids
 from .models.text_encoders import pad_states, prompt_encoder_for, with_task_prefix
 from .models.vae import decode_latents, encode_latents, vae_scale_factor
 
@@ -434,7 +434,7 @@ class DreamLitePipeline(DiffusionPipeline):
             source = per_image(self.prepare_source_latents(images, height, width))
         else:
             source = torch.zeros_like(latents)
-        time_ids = torch.tensor([[width, height]], device=device, dtype=latents.dtype).repeat(n, 1)
+        time_ids = size_ids(width, height, n, latents)
 
         # 3. Batch layout of the guidance branches (same order as the official pipelines).
         text_of = {"uncond": (neg_embeds, neg_mask), "image": (neg_embeds, neg_mask), "text": (embeds, mask)}

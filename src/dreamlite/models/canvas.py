@@ -13,6 +13,11 @@ def conditioning_of(unet) -> str:
     return "channel" if unet.config.in_channels == 2 * unet.config.out_channels else "spatial"
 
 
+def size_ids(width: int, height: int, rows: int, like: torch.Tensor) -> torch.Tensor:
+    """The U-Net's per-row image-size conditioning, (width, height) in pixels: one convention for training and sampling."""
+    return torch.tensor([[width, height]], dtype=like.dtype, device=like.device).repeat(rows, 1)
+
+
 def in_context_canvas(noisy: torch.Tensor, condition: torch.Tensor, conditioning: str = "spatial") -> torch.Tensor:
     """DreamLite's (target | condition) along width; 'channel' stacks them as Pix2Pix does (for ablations)."""
     return torch.cat([noisy, condition], dim=3 if conditioning == "spatial" else 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models.canvas import conditioning_of, in_context_canvas
+from ..models.canvas import conditioning_of, in_context_canvas, size_ids
 from ..models.vae import encode_latents
 
 
@@ -64,7 +64,7 @@ def batch_latents(vae, batch: dict, keep_source: torch.Tensor, device) -> tuple[
     if len(rows):
         source[rows] = encode_latents(vae, batch["source"][rows].to(device))
     h, w = batch["image"].shape[-2:]
-    return x0, source, torch.tensor([[w, h]], dtype=x0.dtype, device=device).repeat(x0.shape[0], 1)
+    return x0, source, size_ids(w, h, x0.shape[0], x0)
 
 
 def predict_velocity(unet, noisy, condition, sigmas, embeds, mask, time_ids, conditioning="spatial"):
