@@ -41,6 +41,21 @@ def test_resume_after_interruption_is_exact(tmp_path):
         assert all((a[k] == b[k]).all() for k in a), name
 
 
+def test_every_checkpoint_kept_and_its_raw_or_ema_weights_readable(tmp_path):
+    """log.keep=0 keeps every checkpoint; the last one's EMA weights are the exported U-Net, its raw weights differ."""
+    from dreamlite.training.checkpoint import checkpoint_weights, list_checkpoints
+
+    Trainer(micro("t2i", 6, "log.keep=0", "optim.ema_decay=0.9"), str(tmp_path), progress=False).train()
+    kept = list_checkpoints(str(tmp_path / "checkpoints"))
+    assert [p[-8:] for p in kept] == ["00000003", "00000006"]
+    exported = load_file(tmp_path / "model" / "unet" / "diffusion_pytorch_model.safetensors")
+    ema, raw = checkpoint_weights(kept[-1], "ema"), checkpoint_weights(kept[-1], "model")
+    assert set(ema) == set(exported) and all((ema[k] == exported[k]).all() for k in ema)
+    assert any((raw[k] != ema[k]).any() for k in raw)
+    with pytest.raises(DreamLiteError, match="no 'optimizer' weights"):
+        checkpoint_weights(kept[-1], "optimizer")
+
+
 def test_config_typos_are_errors():
     with pytest.raises(DreamLiteError, match="did you mean 'lr'"):
         load_config(None, ["optim.lrr=1e-3"])

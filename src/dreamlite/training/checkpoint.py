@@ -64,3 +64,12 @@ def load_checkpoint(path: str) -> tuple[dict[str, dict[str, torch.Tensor]], dict
     with open(os.path.join(path, "state.json")) as f:
         state = json.load(f)
     return tensors, optim_state, state
+
+
+def checkpoint_weights(path: str, which: str = "ema") -> dict[str, torch.Tensor]:
+    """One checkpoint's network weights: `model` (the raw weights at that step) or `ema` (their moving average,
+    what a finished stage exports), so checkpoints other than the last can be sampled and scored."""
+    file = os.path.join(path, f"{which}.safetensors")
+    if which not in ("model", "ema") or not os.path.isfile(file):
+        raise DreamLiteError(f"no {which!r} weights in checkpoint {path} (kinds: model, ema)")
+    return {k.removeprefix("module."): v for k, v in load_file(file).items()}
