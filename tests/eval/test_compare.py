@@ -68,3 +68,23 @@ def test_compare_pairs_seeds_in_order_and_refuses_other_suites(tmp_path, capsys)
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_compare_leaves_out_a_benchmark_neither_run_scored(tmp_path):
+    """Runs of the GenEval prompts alone (benchmarks/checkpoint_iterates.py) compare on ShapeEval only."""
+    import shutil
+
+    import pytest
+
+    from dreamlite.errors import DreamLiteError
+
+    a = fake_evaluation(tmp_path / "a", [0, 1, 0], [50], [False])
+    b = fake_evaluation(tmp_path / "b", [1, 1, 1], [50], [False])
+    full = fake_evaluation(tmp_path / "full", [1, 1, 1], [50], [False])
+    for run in (a, b):
+        shutil.rmtree(os.path.join(run, "dense"))
+        shutil.rmtree(os.path.join(run, "edits"))
+    report = compare([a], [b])
+    assert set(report) == {"ShapeEval images"} and report["ShapeEval images"]["B better"] == 2
+    with pytest.raises(DreamLiteError, match="is missing"):
+        compare([a], [full])

@@ -9,7 +9,8 @@ uneven if neither model were better. DenseEval scores are fractions, so there th
 
     dreamlite compare A=DIR[,DIR...] B=DIR[,DIR...] [--json OUT.json]
 
-DIRs are `dreamlite evaluate --out` folders, one per sampling seed, in the same order for A and B.
+DIRs are `dreamlite evaluate --out` folders, one per sampling seed, in the same order for A and B. A benchmark
+that neither side scored (e.g. runs of the GenEval prompts alone) is left out; one side alone is an error.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def compare(a_folders: list[str], b_folders: list[str]) -> dict:
         raise DreamLiteError(f"A has {len(a_folders)} folders and B {len(b_folders)}: give one per seed, in the same order")
     report = {}
     for label, sub, field, keep in BENCHMARKS:
+        if not any(os.path.isfile(os.path.join(f, sub, "scores.json")) for f in (*a_folders, *b_folders)):
+            continue
         pairs = []
         for fa, fb in zip(a_folders, b_folders):
             ra, rb = _rows(fa, sub), _rows(fb, sub)
