@@ -2,8 +2,12 @@
 
 import json
 import os
+import shutil
+
+import pytest
 
 from dreamlite.cli import main
+from dreamlite.errors import DreamLiteError
 from dreamlite.eval.compare import compare, sign_test
 
 
@@ -72,12 +76,6 @@ def test_compare_pairs_seeds_in_order_and_refuses_other_suites(tmp_path, capsys)
 
 def test_compare_leaves_out_a_benchmark_neither_run_scored(tmp_path):
     """Runs of the GenEval prompts alone (benchmarks/checkpoint_iterates.py) compare on ShapeEval only."""
-    import shutil
-
-    import pytest
-
-    from dreamlite.errors import DreamLiteError
-
     a = fake_evaluation(tmp_path / "a", [0, 1, 0], [50], [False])
     b = fake_evaluation(tmp_path / "b", [1, 1, 1], [50], [False])
     full = fake_evaluation(tmp_path / "full", [1, 1, 1], [50], [False])

@@ -72,4 +72,4 @@ def checkpoint_weights(path: str, which: str = "ema") -> dict[str, torch.Tensor]
     file = os.path.join(path, f"{which}.safetensors")
     if which not in ("model", "ema") or not os.path.isfile(file):
         raise DreamLiteError(f"no {which!r} weights in checkpoint {path} (kinds: model, ema)")
-    return {k.removeprefix("module."): v for k, v in load_file(file).items()}
+    return load_file(file)
