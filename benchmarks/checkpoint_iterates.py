@@ -12,7 +12,8 @@ image (ShapeEval only).
 
 STAGE_DIR is a training stage's output (`<out>/<stage>` of `dreamlite train`): its `model/` folder gives the
 VAE, scheduler and U-Net config, `checkpoints/step-*` (or --checkpoints) the weights. Keep every checkpoint
-while training with `log.keep=0`.
+while training with `log.keep=0`. A missing suite is built with the validation settings of results.md's width
+section (seed 1, 20 prompts per tag, at the model's resolution), as `dreamlite evaluate` builds its own.
 """
 
 from __future__ import annotations
@@ -22,15 +23,24 @@ import json
 import os
 import statistics
 
+from dreamlite.errors import DreamLiteError
 from dreamlite.eval.bench import bench_prompts
 from dreamlite.eval.report import write_report
 from dreamlite.eval.shapeeval import score_geneval
+from dreamlite.eval.suite import build_suite
 from dreamlite.machine import measurement_stamp
 from dreamlite.pipeline import DreamLitePipeline
 from dreamlite.training.checkpoint import checkpoint_weights
 
 
 def main():
+    try:
+        run()
+    except DreamLiteError as e:  # a missing checkpoint or stage folder: one line, not a traceback
+        raise SystemExit(f"error: {e}") from None
+
+
+def run():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("stage", help="a training stage folder (with model/ and checkpoints/)")
     ap.add_argument("out")
@@ -48,6 +58,8 @@ def main():
 
     pipe = DreamLitePipeline.from_pretrained(os.path.join(args.stage, "model"))
     pipe.set_progress_bar_config(disable=True)
+    if not os.path.isfile(os.path.join(args.suite, "geneval.jsonl")):
+        build_suite(args.suite, seed=1, size=pipe.default_resolution, per_tag=20, dense=10, per_edit_type=2)
     checkpoints = args.checkpoints or os.path.join(args.stage, "checkpoints")
     scores = {w: {} for w in args.weights}
     print("| step | " + " | ".join(f"ShapeEval ({w})" for w in args.weights) + " |")
