@@ -28,7 +28,7 @@ from ..guidance import recorded_guidance
 from ..models.canvas import conditioning_of
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import CachedPromptEncoder, load_minilm, prompt_encoder_for, with_task_prefix
-from ..models.vae import normalise_latents, vae_scale_factor
+from ..models.vae import decode_latents, encode_latents, normalise_latents, vae_scale_factor
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .objective import (
@@ -133,12 +133,11 @@ class Trainer:
         images = batch["image"].to(self.accelerator.device)
         model = self.accelerator.unwrap_model(self.model)
         with torch.set_grad_enabled(not self.cfg.freeze_vae_encoder):
-            latents = model.encode(images).latents
-        if self.cfg.objective.latent_noise:  # per-sample level, in the U-Net's (normalised) latent units
+            latents = encode_latents(model, images)  # the U-Net's units, so latent_noise means what it does there
+        if self.cfg.objective.latent_noise:  # per-sample level
             level = torch.rand(latents.shape[0], 1, 1, 1, generator=self.generator) * self.cfg.objective.latent_noise
-            noise = torch.randn(latents.shape, generator=self.generator) * level / model.config.scaling_factor
-            latents = latents + noise.to(latents.device)
-        recon = model.decode(latents).sample
+            latents = latents + (torch.randn(latents.shape, generator=self.generator) * level).to(latents.device)
+        recon = decode_latents(model, latents)
         return F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images)
 
     @torch.no_grad()
