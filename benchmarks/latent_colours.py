@@ -21,17 +21,15 @@ import argparse
 import collections
 import itertools
 import json
-import os
 
 import numpy as np
 import torch
-from diffusers import AutoencoderTiny
 
 from dreamlite.data.transforms import to_tensor
 from dreamlite.errors import DreamLiteError
 from dreamlite.machine import measurement_stamp
 from dreamlite.models.registry import resolve_model
-from dreamlite.models.vae import encode_latents, vae_scale_factor
+from dreamlite.models.vae import encode_latents, load_vae, vae_scale_factor
 from dreamlite.world.render import render
 from dreamlite.world.scene import Obj, Scene
 from dreamlite.world.spec import load_spec
@@ -76,10 +74,10 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     try:
-        if args.background not in load_spec().backgrounds:
-            raise DreamLiteError(f"unknown background {args.background!r}; choose one of {', '.join(load_spec().backgrounds)}")
-        folder = resolve_model(args.model)
-        vae = AutoencoderTiny.from_pretrained(os.path.join(folder, "vae"), use_safetensors=True).float().eval()
+        backgrounds = load_spec().backgrounds
+        if args.background not in backgrounds:
+            raise DreamLiteError(f"unknown background {args.background!r}; choose one of {', '.join(backgrounds)}")
+        vae = load_vae(resolve_model(args.model)).float().eval()
         confused = confusions(args.failures)
     except (DreamLiteError, OSError) as e:
         raise SystemExit(f"error: {e}") from None

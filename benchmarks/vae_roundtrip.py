@@ -8,16 +8,14 @@ same background, same objects (shape, colour), centres within 2 px.
 
 import argparse
 import json
-import os
 
 import numpy as np
 import torch
-from diffusers import AutoencoderTiny
 
 from dreamlite.data.transforms import to_tensor, to_uint8
 from dreamlite.eval.detector import detect
 from dreamlite.machine import measurement_stamp
-from dreamlite.models.vae import decode_latents, encode_latents
+from dreamlite.models.vae import decode_latents, encode_latents, load_vae
 from dreamlite.world.render import render
 from dreamlite.world.scene import sample_scene
 
@@ -44,8 +42,7 @@ def main():
     args = ap.parse_args()
     report = {**measurement_stamp(), "scenes": args.num, "size": args.size, "vaes": {}}
     for folder in args.vaes:
-        sub = os.path.join(folder, "vae")
-        vae = AutoencoderTiny.from_pretrained(sub if os.path.isdir(sub) else folder, use_safetensors=True).eval()
+        vae = load_vae(folder).eval()
         rng = np.random.default_rng(args.seed)
         psnrs, ok = [], 0
         for _ in range(args.num):

@@ -17,6 +17,7 @@ import subprocess
 import torch
 
 from dreamlite.models.registry import SHIPPED_DIR
+from dreamlite.models.vae import load_vae
 from dreamlite.pipeline import DreamLitePipeline
 
 LIMIT_MB = 25
@@ -41,11 +42,7 @@ def main():
     args = ap.parse_args()
     pipe = DreamLitePipeline.from_pretrained(args.model)
     if args.vae:
-        # Imported after dreamlite, which quiets diffusers' optional-backend warnings.
-        from diffusers import AutoencoderTiny
-
-        sub = os.path.join(args.vae, "vae")
-        pipe.vae = AutoencoderTiny.from_pretrained(sub if os.path.isdir(sub) else args.vae, use_safetensors=True)
+        pipe.vae = load_vae(args.vae)
     pipe.unet.to(torch.float16)
     pipe.vae.to(torch.float16)
     out = os.path.join(SHIPPED_DIR, args.name)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
+
+
+def load_vae(folder: str):
+    """The AutoencoderTiny of a model folder (its vae/) or of an AutoencoderTiny folder itself, from safetensors."""
+    from diffusers import AutoencoderTiny
+
+    sub = os.path.join(folder, "vae")
+    return AutoencoderTiny.from_pretrained(sub if os.path.isdir(sub) else folder, use_safetensors=True)
 
 
 def vae_scale_factor(vae) -> int:

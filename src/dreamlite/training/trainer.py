@@ -28,7 +28,7 @@ from ..guidance import recorded_guidance
 from ..models.canvas import conditioning_of
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import CachedPromptEncoder, load_minilm, prompt_encoder_for, with_task_prefix
-from ..models.vae import decode_latents, encode_latents, normalise_latents, vae_scale_factor
+from ..models.vae import decode_latents, encode_latents, load_vae, normalise_latents, vae_scale_factor
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .objective import (
@@ -60,8 +60,7 @@ def build_dataset(cfg: TrainConfig, start: int):
 def _load_vae(cfg: TrainConfig) -> AutoencoderTiny:
     for folder in (cfg.vae, cfg.init):
         if folder:
-            sub = os.path.join(folder, "vae")
-            return AutoencoderTiny.from_pretrained(sub if os.path.isdir(sub) else folder, use_safetensors=True)
+            return load_vae(folder)
     return build_vae(cfg.preset, **cfg.vae_overrides)
 
 
