@@ -188,3 +188,31 @@ def test_keep_weight_weights_the_cells_an_edit_leaves_unchanged(tmp_path):
     assert torch.allclose(flow_matching_loss(*args, weights=weights), (weights * err).mean())
     with pytest.raises(DreamLiteError, match="keep_weight"):
         load_config(None, ["objective.keep_weight=-1"])
+
+
+def test_colour_weight_ties_the_first_latent_channels_to_pooled_colour(tmp_path):
+    """objective.colour_weight (VAE from scratch): the same steps with the term put the pooled image into the first
+    three raw latent channels far more closely than without it; it is refused where it cannot shape the latents."""
+    import torch
+    import torch.nn.functional as F
+
+    from dreamlite.models.vae import raw_latents
+
+    errors = {}
+    for weight in (0.0, 10.0):
+        trainer = Trainer(micro("vae", 12, f"objective.colour_weight={weight}", "optim.lr=5e-3"),
+                          str(tmp_path / str(weight)), progress=False)
+        trainer.train()
+        batch = next(trainer._data())
+        with torch.no_grad():
+            raw = raw_latents(trainer.vae, trainer.vae.encode(batch["image"]).latents)[:, :3]
+        errors[weight] = F.mse_loss(raw, F.avg_pool2d(batch["image"], 4)).item()
+    assert errors[10.0] < 0.5 * errors[0.0]
+    for bad, message in ((["stage=vae", "objective.colour_weight=-1"], ">= 0"),
+                         (["stage=t2i", "objective.colour_weight=1"], "trainable encoder"),
+                         (["stage=vae", "freeze_vae_encoder=true", "objective.colour_weight=1"], "trainable encoder")):
+        with pytest.raises(DreamLiteError, match=message):
+            load_config(None, bad)
+    with pytest.raises(DreamLiteError, match="3 latent channels"):
+        Trainer(micro("vae", 1, "objective.colour_weight=1", "vae_overrides={latent_channels: 2}"), str(tmp_path / "c2"),
+                progress=False)._setup()

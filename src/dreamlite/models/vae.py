@@ -25,10 +25,15 @@ def encode_latents(vae, pixels: torch.Tensor) -> torch.Tensor:
     return (vae.encode(pixels).latents - shift) * vae.config.scaling_factor
 
 
+def raw_latents(vae, latents: torch.Tensor) -> torch.Tensor:
+    """Model latents -> the encoder's own units (undoes the config's scaling and shift)."""
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    return latents / vae.config.scaling_factor + shift
+
+
 def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
     """Model latents -> [-1, 1] pixels."""
-    shift = getattr(vae.config, "shift_factor", None) or 0.0
-    return vae.decode(latents / vae.config.scaling_factor + shift).sample
+    return vae.decode(raw_latents(vae, latents)).sample
 
 
 @torch.no_grad()

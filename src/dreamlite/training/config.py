@@ -59,6 +59,10 @@ class ObjectiveConfig:
     # Decoder fine-tuning (vae stage, frozen encoder): the decoder sees latents + s * noise, s ~ U(0, latent_noise)
     # in the model's normalised units, so it learns to turn the U-Net's imprecise latents into clean images.
     latent_noise: float = 0.0
+    # VAE from scratch: weight of a term asking the first three raw latent channels to equal the image's RGB,
+    # average-pooled to the latent grid. Reconstruction alone may put distinct colours close together in latent
+    # space, where the flow's noise drowns their difference early; this ties colour distances to pixel ones.
+    colour_weight: float = 0.0
 
 
 @dataclass
@@ -145,6 +149,10 @@ class TrainConfig:
             raise DreamLiteError(f"objective.keep_weight must be >= 0, got {self.objective.keep_weight}")
         if self.objective.latent_noise < 0:
             raise DreamLiteError(f"objective.latent_noise must be >= 0, got {self.objective.latent_noise}")
+        if self.objective.colour_weight < 0:
+            raise DreamLiteError(f"objective.colour_weight must be >= 0, got {self.objective.colour_weight}")
+        if self.objective.colour_weight and not (self.stage == "vae" and not self.freeze_vae_encoder):
+            raise DreamLiteError("objective.colour_weight shapes a VAE's latent space: stage vae with a trainable encoder")
         if self.objective.latent_noise and not (self.stage == "vae" and self.freeze_vae_encoder):
             raise DreamLiteError("objective.latent_noise applies to decoder fine-tuning: stage vae with freeze_vae_encoder")
         if self.objective.drop_text + self.objective.drop_image + self.objective.drop_both > 1:

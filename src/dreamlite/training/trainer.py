@@ -28,7 +28,14 @@ from ..guidance import recorded_guidance
 from ..models.canvas import conditioning_of
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import CachedPromptEncoder, load_minilm, prompt_encoder_for, with_task_prefix
-from ..models.vae import decode_latents, encode_latents, load_vae, normalise_latents, vae_scale_factor
+from ..models.vae import (
+    decode_latents,
+    encode_latents,
+    load_vae,
+    normalise_latents,
+    raw_latents,
+    vae_scale_factor,
+)
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .objective import (
@@ -93,6 +100,8 @@ class Trainer:
             self.model = self.vae
             if cfg.freeze_vae_encoder:
                 self.vae.encoder.requires_grad_(False)
+            if cfg.objective.colour_weight and self.vae.config.latent_channels < 3:
+                raise DreamLiteError("objective.colour_weight needs a VAE with at least 3 latent channels")
         else:
             self.vae.requires_grad_(False).eval()
             self.model = _load_unet(cfg)
@@ -137,7 +146,11 @@ class Trainer:
             level = torch.rand(latents.shape[0], 1, 1, 1, generator=self.generator) * self.cfg.objective.latent_noise
             latents = latents + (torch.randn(latents.shape, generator=self.generator) * level).to(latents.device)
         recon = decode_latents(model, latents)
-        return F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images)
+        loss = F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images)
+        if self.cfg.objective.colour_weight:
+            pooled = F.avg_pool2d(images, vae_scale_factor(model))
+            loss = loss + self.cfg.objective.colour_weight * F.mse_loss(raw_latents(model, latents)[:, :3], pooled)
+        return loss
 
     @torch.no_grad()
     def _conditioning(self, batch):
