@@ -196,7 +196,7 @@ def test_colour_weight_ties_the_first_latent_channels_to_pooled_colour(tmp_path)
     import torch
     import torch.nn.functional as F
 
-    from dreamlite.models.vae import raw_latents
+    from dreamlite.models.vae import vae_scale_factor
 
     errors = {}
     for weight in (0.0, 10.0):
@@ -205,8 +205,8 @@ def test_colour_weight_ties_the_first_latent_channels_to_pooled_colour(tmp_path)
         trainer.train()
         batch = next(trainer._data())
         with torch.no_grad():
-            raw = raw_latents(trainer.vae, trainer.vae.encode(batch["image"]).latents)[:, :3]
-        errors[weight] = F.mse_loss(raw, F.avg_pool2d(batch["image"], 4)).item()
+            raw = trainer.vae.encode(batch["image"]).latents[:, :3]  # the encoder's own units
+        errors[weight] = F.mse_loss(raw, F.avg_pool2d(batch["image"], vae_scale_factor(trainer.vae))).item()
     assert errors[10.0] < 0.5 * errors[0.0]
     for bad, message in ((["stage=vae", "objective.colour_weight=-1"], ">= 0"),
                          (["stage=t2i", "objective.colour_weight=1"], "trainable encoder"),

@@ -142,15 +142,15 @@ class Trainer:
         model = self.accelerator.unwrap_model(self.model)
         with torch.set_grad_enabled(not self.cfg.freeze_vae_encoder):
             latents = encode_latents(model, images)  # the U-Net's units, so latent_noise means what it does there
+        loss = 0.0
+        if self.cfg.objective.colour_weight:  # on the encoder's clean latents, in its own units
+            pooled = F.avg_pool2d(images, vae_scale_factor(model))
+            loss = self.cfg.objective.colour_weight * F.mse_loss(raw_latents(model, latents)[:, :3], pooled)
         if self.cfg.objective.latent_noise:  # per-sample level
             level = torch.rand(latents.shape[0], 1, 1, 1, generator=self.generator) * self.cfg.objective.latent_noise
             latents = latents + (torch.randn(latents.shape, generator=self.generator) * level).to(latents.device)
         recon = decode_latents(model, latents)
-        loss = F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images)
-        if self.cfg.objective.colour_weight:
-            pooled = F.avg_pool2d(images, vae_scale_factor(model))
-            loss = loss + self.cfg.objective.colour_weight * F.mse_loss(raw_latents(model, latents)[:, :3], pooled)
-        return loss
+        return loss + F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images)
 
     @torch.no_grad()
     def _conditioning(self, batch):
