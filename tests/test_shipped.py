@@ -27,6 +27,10 @@ def test_default_is_the_4_step_mobile_model():
     assert mobile.config.mode == "mobile" and base.config.mode == "base"
     # Distilled, not copied: the U-Nets differ.
     assert any((a - b).abs().max() > 1e-3 for a, b in zip(mobile.unet.parameters(), base.unet.parameters()))
+    # ... from the shipped base: both sample in one latent space (post-training freezes the VAE).
+    assert mobile.vae.config.scaling_factor == base.vae.config.scaling_factor
+    assert mobile.vae.config.shift_factor == base.vae.config.shift_factor
+    assert all(torch.equal(a, b) for a, b in zip(mobile.vae.state_dict().values(), base.vae.state_dict().values()))
 
 
 def test_default_model_generates_and_edits_from_the_cli(tmp_path):
