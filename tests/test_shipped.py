@@ -30,7 +30,9 @@ def test_default_is_the_4_step_mobile_model():
     # ... from the shipped base: both sample in one latent space (post-training freezes the VAE).
     assert mobile.vae.config.scaling_factor == base.vae.config.scaling_factor
     assert mobile.vae.config.shift_factor == base.vae.config.shift_factor
-    assert all(torch.equal(a, b) for a, b in zip(mobile.vae.state_dict().values(), base.vae.state_dict().values()))
+    mobile_vae, base_vae = mobile.vae.state_dict(), base.vae.state_dict()
+    assert mobile_vae.keys() == base_vae.keys()
+    assert all(torch.equal(mobile_vae[k], base_vae[k]) for k in mobile_vae)
 
 
 def test_default_model_generates_and_edits_from_the_cli(tmp_path):
