@@ -3,6 +3,7 @@
     python scripts/ship_model.py runs/shapes-base/joint/model shapes-base [--recipe runs/shapes-base/recipe.json]
         [--vae runs/shapes-base/vae-decoder/model]   # a VAE with the same encoder, e.g. a decoder fine-tune
         [--guidance 1.5 --image-guidance 1.5 --guidance-max-sigma 0.7]   # sampling defaults, chosen on a validation suite
+        [--command "..." --rewards runs/post --rewards-note "..."]         # how it was made, for provenance.json
 
 The MiniLM text encoder is not copied (the folder names it; it loads from the installed package). The result
 must stay well under 25 MB per file; this script refuses to write a larger one.
@@ -29,6 +30,19 @@ def _relative(path: str) -> str:
     return os.path.relpath(os.path.abspath(path), root or os.getcwd())
 
 
+def _reward_summaries(run: str) -> dict:
+    """Steps, time and held-out accuracy of each reward model a post-training run used."""
+    summaries = {}
+    for task in ("generate", "edit"):
+        path = os.path.join(run, f"reward-{task}", "reward_metrics.json")
+        if not os.path.isfile(path):
+            raise SystemExit(f"{path} is missing: pass the post-training run folder that holds reward-{task}/")
+        with open(path) as f:
+            metrics = json.load(f)
+        summaries[task] = {k: metrics[k] for k in ("steps", "seconds", "held_out_accuracy") if k in metrics}
+    return summaries
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", help="trained model folder (diffusers layout)")
@@ -39,6 +53,10 @@ def main():
     ap.add_argument("--image-guidance", type=float, default=None, help="default image guidance written into the folder")
     ap.add_argument("--guidance-max-sigma", type=float, default=None,
                     help="guide only at noise levels up to this (written into the folder; default: always)")
+    ap.add_argument("--command", default=None, help="the command that trained it, recorded in provenance.json")
+    ap.add_argument("--rewards", default=None,
+                    help="post-training run folder: its reward-*/reward_metrics.json are summarised in provenance.json")
+    ap.add_argument("--rewards-note", default=None, help="where the reward models came from, if not trained in that run")
     args = ap.parse_args()
     pipe = DreamLitePipeline.from_pretrained(args.model)
     if args.vae:
@@ -65,6 +83,12 @@ def main():
     if args.recipe:
         with open(args.recipe) as f:
             provenance["recipe"] = json.load(f)
+    if args.command:
+        provenance["command"] = args.command
+    if args.rewards:
+        provenance["rewards"] = _reward_summaries(args.rewards)
+    if args.rewards_note:
+        provenance["rewards_note"] = args.rewards_note
     with open(os.path.join(tmp, "provenance.json"), "w") as f:
         json.dump(provenance, f, indent=2)
     shutil.rmtree(out, ignore_errors=True)
