@@ -46,6 +46,9 @@ def test_recipe_runs_resumes_and_skips_finished_stages(tmp_path, capsys):
     assert (tmp_path / "run" / "joint" / "model" / "model_index.json").exists() and model.endswith("joint/model")
     run_recipe("t2i-joint", "tiny", out, MICRO, progress=False)  # everything finished: nothing to do
     assert capsys.readouterr().out.count("finished earlier, skipped") == 3
+    assert json.load(open(tmp_path / "run" / "recipe.json"))["recipe"] == "t2i-joint"  # named once
+    run_recipe("tpj", "tiny", out, MICRO, progress=False)  # another recipe into the same folder (trains only edit)
+    assert json.load(open(tmp_path / "run" / "recipe.json"))["recipe"] == "t2i-joint, tpj"
     (tmp_path / "run" / "joint" / "model" / "model_index.json").unlink()  # an unfinished stage with checkpoints
     with pytest.raises(DreamLiteError, match="--resume latest"):
         run_recipe("t2i-joint", "tiny", out, MICRO, progress=False)

@@ -96,6 +96,9 @@ def run_recipe(recipe: str, preset: str, out: str, overrides: list[str] | None =
     steps = plan(recipe, preset, out, overrides or [], vae, init)
     log_path = os.path.join(out, "recipe.json")
     log = _read_json(log_path) or {"recipe": recipe, "preset": preset, "stages": {}}
+    names = log["recipe"].split(", ")  # several recipes into one folder (sft, refl, dmd2): name them all
+    if recipe not in names:
+        log["recipe"] = ", ".join(names + [recipe])
     log.setdefault("started_at", time.time())  # first launch: wall time spans restarts and resumes
     for stage, stage_dir, cfg in steps:
         if stage_finished(stage_dir, stage):
