@@ -18,7 +18,7 @@ import os
 
 from dreamlite.eval.bench import bench_edits
 from dreamlite.eval.editeval import score_imgedit
-from dreamlite.eval.suite import build_suite
+from dreamlite.eval.suite import edit_suite
 from dreamlite.machine import measurement_stamp
 from dreamlite.pipeline import DreamLitePipeline, first_step_at_or_below
 
@@ -35,11 +35,7 @@ def main():
     args = ap.parse_args()
     pipe = DreamLitePipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
-    edits = os.path.join(args.out, "suite", "edits")
-    if not os.path.isfile(os.path.join(edits, "basic_edit.json")):
-        build_suite(os.path.join(args.out, "suite"), seed=args.seed, size=pipe.default_resolution, per_tag=1,
-                    held_out_per_tag=0, dense=1, per_edit_type=5, held_out_edits=0)
-    files = [os.path.join(edits, name) for name in ("basic_edit.json", "images", "truth.json")]
+    files = edit_suite(os.path.join(args.out, "suite"), args.seed, pipe.default_resolution, 5)
     rows = {}
     print("| strength | success | adherence | preservation dB | U-Net steps |")
     print("|---|---|---|---|---|")

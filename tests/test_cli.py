@@ -81,6 +81,14 @@ def test_generate_edit_encode_info(model_dir, images, tmp_path, capsys):
     assert code == 0
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "s.png")), np.asarray(Image.open(tmp_path / "e.png")))
 
+    # --mask keeps the source outside a region: auto (estimated) or a mask image of the source's size.
+    for mask in ("auto", images["good"]):
+        code, _, _ = run(["edit", images["good"], "make it blue", "-o", tmp_path / "m.png", "--model", model_dir,
+                          "--steps", "2", "--mask", mask], capsys)
+        assert code == 0 and Image.open(tmp_path / "m.png").size == (64, 64)
+    assert_user_error(["edit", images["good"], "make it blue", "-o", tmp_path / "n.png", "--model", model_dir,
+                       "--mask", tmp_path / "no-mask.png"], "image not found", capsys, str(tmp_path / "n.png"))
+
     embeds = tmp_path / "emb.safetensors"
     assert run(["encode", "a red circle", "-o", embeds, "--model", model_dir], capsys)[0] == 0
     tensors = load_file(embeds)

@@ -215,3 +215,50 @@ def test_edit_strength_starts_from_the_noised_source(minilm_pipe, source_image):
             sample(strength=bad)
     with pytest.raises(DreamLiteError, match="strength applies to edits"):
         minilm_pipe("a red circle", strength=0.5, num_inference_steps=2, height=64, width=64)
+
+
+def test_mask_image_keeps_the_source_latent_outside_the_mask(minilm_pipe, source_image):
+    """Blended sampling: after the last step the latents equal the source latent wherever the mask is 0, and the
+    sampler's result where it is 1. A pixel-size mask is pooled to the latent grid (a cell may change if any pixel may)."""
+    kw = dict(prompt="make it blue", image=source_image, num_inference_steps=3, height=64, width=64, output_type="latent")
+    free = minilm_pipe(generator=generators_from_seeds([4]), **kw).images
+    pixels = np.zeros((64, 64), dtype=np.float32)
+    pixels[:24, 40:] = 1.0  # a top-right block: latent cells (0-5, 10-15) of the 4x VAE
+    held = minilm_pipe(generator=generators_from_seeds([4]), mask_image=pixels, **kw).images
+    source = minilm_pipe.prepare_source_latents([source_image], 64, 64)
+    region = torch.zeros(16, 16, dtype=torch.bool)
+    region[:6, 10:] = True
+    assert torch.equal(held[0][:, ~region], source[0][:, ~region])
+    assert not torch.equal(held[0][:, region], source[0][:, region])
+    assert not torch.equal(held, free)
+    for bad, message in ((np.ones((50, 50)), "expected the image size"), ("everywhere", "must be 'auto'")):
+        with pytest.raises(DreamLiteError, match=message):
+            minilm_pipe(generator=generators_from_seeds([4]), mask_image=bad, **kw)
+    with pytest.raises(DreamLiteError, match="applies to edits"):
+        minilm_pipe(prompt="a red circle", mask_image=pixels, height=64, width=64, num_inference_steps=1)
+
+
+def test_generate_mask_thresholds_the_instruction_contrast(minilm_pipe, source_image):
+    """generate_mask marks cells where the instruction moves the prediction against the empty prompt, relative to
+    the image's largest move: threshold 0 frees every cell, a higher threshold fewer, dilation more."""
+    def mask(**options):
+        return minilm_pipe.generate_mask(source_image, "remove the square", generator=generators_from_seeds([2]),
+                                         **{"num_maps_per_mask": 2, **options})
+
+    everything, strict, default = mask(mask_threshold=0.0), mask(mask_threshold=0.9, mask_dilation=0), mask()
+    assert everything.shape == (1, 16, 16) and everything.min() == 1.0
+    assert set(np.unique(default)) <= {0.0, 1.0}
+    assert 0 < strict.sum() < default.sum() <= everything.sum()
+    assert mask(mask_threshold=0.9, mask_dilation=1).sum() > strict.sum()
+    # mask_image="auto" in a call: at threshold 1 without margin only the peak cell is free, the rest is the source.
+    held = minilm_pipe(prompt="remove the square", image=source_image, mask_image="auto", height=64, width=64,
+                       mask_options={"mask_threshold": 1.0, "mask_dilation": 0, "num_maps_per_mask": 2},
+                       num_inference_steps=2, output_type="latent", generator=generators_from_seeds([2])).images
+    source = minilm_pipe.prepare_source_latents([source_image], 64, 64)
+    assert (held == source).all(dim=1).sum() == 16 * 16 - 1
+    with pytest.raises(DreamLiteError, match="unknown mask option"):
+        minilm_pipe(prompt="x", image=source_image, mask_image="auto", mask_options={"threshold": 0.2},
+                    height=64, width=64, num_inference_steps=1)
+    for bad in ({"mask_threshold": 1.5}, {"num_maps_per_mask": 0}, {"mask_encode_strength": 1.0}):
+        with pytest.raises(DreamLiteError, match="must be"):
+            mask(**bad)

@@ -55,7 +55,7 @@ def _load_embeds(path: str) -> dict:
     return tensors
 
 
-def _sample(args, image=None):
+def _sample(args, image=None, mask_image=None):
     from .image_io import save_image_atomic
     from .pipeline import check_size, check_strength, generators_from_seeds
 
@@ -91,6 +91,7 @@ def _sample(args, image=None):
         generator=generators_from_seeds(range(args.seed, args.seed + args.num_images)),
         **size,
         strength=strength,
+        **({} if mask_image is None else {"mask_image": mask_image}),
         **embeds,
     )
     for im, path in zip(result.images, paths):
@@ -106,7 +107,9 @@ def cmd_generate(args):
 def cmd_edit(args):
     from .image_io import load_image
 
-    _sample(args, image=load_image(args.source))
+    source = load_image(args.source)
+    mask = args.mask if args.mask in (None, "auto") else load_image(args.mask).convert("L")
+    _sample(args, image=source, mask_image=mask)
 
 
 def cmd_encode(args):
@@ -204,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_args(p)
     p.add_argument("--image-guidance", type=float, default=None, help="image guidance scale, base mode (default: the model's, else 1.5)")
     p.add_argument("--strength", type=float, default=1.0, help="start from the source noised to this level, in (0, 1]: lower keeps more of the source (default 1: from pure noise)")
+    p.add_argument("--mask", default=None, metavar="auto|FILE",
+                   help="keep the source exactly outside a region: 'auto' estimates where the instruction acts (DiffEdit), "
+                        "or an image the source's size, white where the edit may change it (default: none, the paper's sampler)")
     p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser("encode", help="pre-compute prompt embeddings", description="Write prompt embeddings + masks to safetensors.")

@@ -22,6 +22,18 @@ from diffusers.pipelines.dreamlite.pipeline_output import DreamLitePipelineOutpu
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+from .edit_mask import (
+    DEFAULT_DILATION,
+    DEFAULT_ENCODE_STRENGTH,
+    DEFAULT_MAPS,
+    DEFAULT_THRESHOLD,
+    check_mask_options,
+    contrast_map,
+    keep_source,
+    latent_mask,
+    mask_knobs,
+    threshold_map,
+)
 from .errors import DreamLiteError
 from .guidance import (
     DEFAULT_GUIDANCE,
@@ -331,6 +343,77 @@ class DreamLitePipeline(DiffusionPipeline):
         )[0]
         return out[..., : latents.shape[-1]]
 
+    # ------------------------------------------------------------------ edit masks
+    def _contrast_mask(self, source, embeds, mask, neg_embeds, neg_mask, time_ids, generator,
+                       encode_strength, threshold, dilation, num_maps):
+        """DiffEdit's mask from the two editing branches: instruction + source against empty prompt + source, at
+        `num_maps` noisings of the source to `encode_strength`. Returns a (batch, 1, h, w) mask of 0 / 1."""
+        check_mask_options(encode_strength, threshold, dilation, num_maps)
+        n = source.shape[0]
+        t = torch.tensor(encode_strength * self.scheduler.config.num_train_timesteps, device=source.device)
+        embeds2, mask2 = _stack_padded([embeds, neg_embeds], [mask, neg_mask])
+        time_ids2 = time_ids.repeat(2, 1)
+        v_text, v_empty = [], []
+        for _ in range(num_maps):
+            noise = randn_tensor(source.shape, generator=generator, device=source.device, dtype=source.dtype)
+            noisy = (1.0 - encode_strength) * source + encode_strength * noise
+            v = self.predict_velocity(noisy.repeat(2, 1, 1, 1), source.repeat(2, 1, 1, 1), t,
+                                      embeds2.to(source.device, self.unet.dtype), mask2.to(source.device), time_ids2)
+            v_text.append(v[:n])
+            v_empty.append(v[n:])
+        return threshold_map(contrast_map(torch.stack(v_text), torch.stack(v_empty)), threshold, dilation)[:, None]
+
+    @torch.no_grad()
+    def generate_mask(
+        self,
+        image: Image.Image | list[Image.Image],
+        prompt: str | list[str],
+        height: int | None = None,
+        width: int | None = None,
+        mask_encode_strength: float = DEFAULT_ENCODE_STRENGTH,
+        mask_threshold: float = DEFAULT_THRESHOLD,
+        mask_dilation: int = DEFAULT_DILATION,
+        num_maps_per_mask: int = DEFAULT_MAPS,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        max_sequence_length: int = 200,
+        output_type: str = "np",
+    ):
+        r"""The region an edit instruction acts on, on the latent grid (1 = may change), as DiffEdit's
+        `generate_mask`: pass it back as `mask_image` to keep the source exactly everywhere else.
+
+        Args:
+            mask_encode_strength: noise level of the source for the contrast predictions.
+            mask_threshold: a latent cell is in the mask where the instruction moves the prediction by at least this
+                fraction of the image's largest move.
+            mask_dilation: cells of margin added around that region.
+            num_maps_per_mask: noise draws averaged (each costs two U-Net evaluations per image).
+            output_type: "np" ((batch, h, w) float array), "pt" ((batch, 1, h, w) tensor) or "pil" (latent-size
+                L images).
+        """
+        images = [image] if isinstance(image, Image.Image) else list(image)
+        images = [to_rgb(im) for im in images]
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if len(images) == 1 and len(prompts) > 1:
+            images = images * len(prompts)
+        if height is None and width is None:
+            multiple = self.vae_scale_factor * 2
+            width, height = (images[0].width // multiple) * multiple, (images[0].height // multiple) * multiple
+        height = self.default_resolution if height is None else height
+        width = self.default_resolution if width is None else width
+        self.check_inputs(prompts, images, height, width, None, 1)
+        embeds, emask, neg_embeds, neg_mask = self.encode_prompt(prompts, "edit", images, None, True,
+                                                                 max_sequence_length)
+        source = self.prepare_source_latents(images, height, width)
+        mask = self._contrast_mask(source, embeds, emask, neg_embeds, neg_mask, size_ids(width, height, len(images), source),
+                                   generator, mask_encode_strength, mask_threshold, mask_dilation, num_maps_per_mask)
+        if output_type == "pt":
+            return mask
+        if output_type == "pil":
+            return [Image.fromarray((m[0].cpu().numpy() * 255).astype(np.uint8), mode="L") for m in mask]
+        if output_type == "np":
+            return mask[:, 0].cpu().numpy()
+        raise DreamLiteError(f"output_type must be 'np', 'pt' or 'pil', got {output_type!r}")
+
     # ------------------------------------------------------------------ call
     @torch.no_grad()
     def __call__(
@@ -345,6 +428,8 @@ class DreamLitePipeline(DiffusionPipeline):
         image_guidance_scale: float | None = None,
         guidance_max_sigma: float | None = None,
         strength: float = 1.0,
+        mask_image=None,
+        mask_options: dict | None = None,
         num_images_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -375,6 +460,13 @@ class DreamLitePipeline(DiffusionPipeline):
             strength: editing only: start from the source latent noised to this level, skipping the steps above
                 it (SDEdit / img2img initialisation). Lower keeps more of the source. 1 (default) samples from
                 pure noise, as the paper does.
+            mask_image: editing only: where the edit may change the source (white / 1); elsewhere the sampler holds
+                the source latent, noised to each step's level, so those pixels decode from the source itself.
+                "auto" estimates it per image with `generate_mask`'s defaults (DiffEdit; costs
+                2 x num_maps_per_mask U-Net evaluations per image); or a mask at image or latent size. Default
+                None: the paper's sampler, which redraws the whole canvas.
+            mask_options: with mask_image="auto", `generate_mask`'s knobs (mask_encode_strength, mask_threshold,
+                mask_dilation, num_maps_per_mask) other than their defaults.
             num_images_per_prompt: images per prompt; the batch is prompt-major.
             generator: one generator, or one per output image for batch-independent results.
             prompt_embeds, prompt_embeds_mask: pre-computed conditioning (skip the text encoder); with
@@ -402,6 +494,13 @@ class DreamLitePipeline(DiffusionPipeline):
         guidance, image_guidance = self.resolve_guidance(guidance_scale, image_guidance_scale)
         max_sigma = self.resolve_max_sigma(guidance_max_sigma)
         check_strength(strength, task)
+        if mask_image is not None and task != "edit":
+            raise DreamLiteError("mask_image applies to edits: it marks where the source may change")
+        auto_mask = isinstance(mask_image, str)
+        if mask_options is not None and not auto_mask:
+            raise DreamLiteError("mask_options apply to mask_image='auto'")
+        if auto_mask and mask_image != "auto":
+            raise DreamLiteError(f"mask_image must be 'auto', an image, an array or a tensor, got {mask_image!r}")
         device = self._execution_device
         names = guidance_branches(mode, task, guidance, image_guidance)
         do_cfg = reads_negatives(names)
@@ -409,13 +508,14 @@ class DreamLitePipeline(DiffusionPipeline):
         # 1. Conditioning, one row per prompt, then repeated per image.
         if prompt_embeds is None:
             embeds, mask, neg_embeds, neg_mask = self.encode_prompt(
-                prompts, task, images, negative_prompt, do_cfg, max_sequence_length
+                prompts, task, images, negative_prompt, do_cfg or auto_mask, max_sequence_length
             )
         else:
             embeds, mask = prompt_embeds, _mask_or_ones(prompt_embeds, prompt_embeds_mask)
             neg_embeds, neg_mask = negative_prompt_embeds, negative_prompt_embeds_mask
-            if do_cfg and neg_embeds is None:
-                raise DreamLiteError("base mode guidance needs negative_prompt_embeds along with prompt_embeds")
+            if (do_cfg or auto_mask) and neg_embeds is None:
+                raise DreamLiteError("base mode guidance and mask_image='auto' need negative_prompt_embeds along "
+                                     "with prompt_embeds")
             if neg_embeds is not None:
                 neg_mask = _mask_or_ones(neg_embeds, neg_mask)
                 if neg_embeds.shape[0] == 1 and embeds.shape[0] > 1:
@@ -435,6 +535,16 @@ class DreamLitePipeline(DiffusionPipeline):
         else:
             source = torch.zeros_like(latents)
         time_ids = size_ids(width, height, n, latents)
+        noise = latents
+        edit_region = None
+        if auto_mask:
+            knobs = mask_knobs(mask_options)
+            edit_region = self._contrast_mask(source, per_image(embeds), per_image(mask), per_image(neg_embeds),
+                                              per_image(neg_mask), time_ids, generator, *knobs)
+        elif mask_image is not None:
+            if isinstance(mask_image, Image.Image) and mask_image.size != (width, height):
+                mask_image = mask_image.resize((width, height), Image.NEAREST)  # as the source is resized
+            edit_region = latent_mask(mask_image, n, latents.shape[2], latents.shape[3], device).to(latents.dtype)
 
         # 3. Batch layout of the guidance branches (same order as the official pipelines).
         text_of = {"uncond": (neg_embeds, neg_mask), "image": (neg_embeds, neg_mask), "text": (embeds, mask)}
@@ -466,6 +576,8 @@ class DreamLitePipeline(DiffusionPipeline):
                 else:  # an unguided step: the text branch alone, the last rows of the layout
                     v = self.predict_velocity(latents, cond[-n:], t, all_embeds[-n:], all_mask[-n:], time_ids)
                 latents = self.scheduler.step(v, t, latents, return_dict=False)[0]
+                if edit_region is not None:
+                    latents = keep_source(latents, edit_region, source, noise, float(self.scheduler.sigmas[i + 1]))
                 if callback_on_step_end is not None:
                     callback_on_step_end(self, i - first, t, {"latents": latents})
                 progress.update()

@@ -78,3 +78,14 @@ def test_evaluate_records_cost_and_machine_and_rejects_a_runtime_size_mismatch(m
     assert cost["generate"]["unet_evaluations_per_image"] == 4 and cost["edit"]["unet_evaluations_per_image"] == 6
     assert summary["mode"] == "base" and summary["runtime"] == "pytorch" and cost["edit"]["seconds"] > 0
     assert summary["machine"].startswith(f"{os.cpu_count()}-core ") and summary["date"].endswith(" UTC")  # timings name their machine
+    # --edit-mask auto leaves generation alone (the blending itself: tests/test_pipeline.py) and counts generate_mask's 2 x 8 evaluations per edit.
+    assert main([*args, "--out", str(tmp_path / "bad"), "--edit-mask", "auto", "--runtime", "onnx", "--size", "64"]) == 2
+    assert "PyTorch pipeline only" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*args, "--out", str(tmp_path / "masked"), "--edit-mask", "auto"]) == 0
+    masked = json.loads((tmp_path / "masked" / "summary.json").read_text())
+    assert masked["cost"]["edit"]["unet_evaluations_per_image"] == 6 + 16
+    assert masked["cost"]["generate"]["unet_evaluations_per_image"] == 4
+    for name in os.listdir(tmp_path / "eval" / "geneval"):
+        if name.endswith(".png"):
+            assert (tmp_path / "eval" / "geneval" / name).read_bytes() == (tmp_path / "masked" / "geneval" / name).read_bytes()
+    assert masked["editeval"]["cases"] + masked["editeval"]["held_out"]["cases"] == edits

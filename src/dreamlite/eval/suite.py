@@ -105,3 +105,13 @@ def _write_jsonl(path: str, records):
     with open(path, "w") as f:
         for r in records:
             f.write(json.dumps(r) + "\n")
+
+
+def edit_suite(folder: str, seed: int, size: int, per_edit_type: int) -> tuple[str, str, str]:
+    """A validation suite of edits only (`per_edit_type` of each type, no held-out pairs), built on first use:
+    (basic_edit.json, image root, truth.json) inside `folder`."""
+    edits = os.path.join(folder, "edits")
+    if not os.path.isfile(os.path.join(edits, "basic_edit.json")):
+        build_suite(folder, seed=seed, size=size, per_tag=1, held_out_per_tag=0, dense=1,
+                    per_edit_type=per_edit_type, held_out_edits=0)
+    return tuple(os.path.join(edits, name) for name in ("basic_edit.json", "images", "truth.json"))
