@@ -256,6 +256,15 @@ def test_generate_mask_thresholds_the_instruction_contrast(minilm_pipe, source_i
                        num_inference_steps=2, output_type="latent", generator=generators_from_seeds([2])).images
     source = minilm_pipe.prepare_source_latents([source_image], 64, 64)
     assert (held == source).all(dim=1).sum() == 16 * 16 - 1
+    # generate_mask's outputs go back in as mask_image, for a batch too (np: (batch, h, w); pil: one image each).
+    two = dict(prompt=["remove the square", "make it red"], image=source_image, height=64, width=64,
+               num_inference_steps=1, output_type="latent")
+    for output_type in ("np", "pil", "pt"):
+        masks = minilm_pipe.generate_mask(source_image, two["prompt"], num_maps_per_mask=1, output_type=output_type,
+                                          generator=generators_from_seeds([1, 2]))
+        assert len(masks) == 2
+        out = minilm_pipe(mask_image=masks, generator=generators_from_seeds([5, 6]), **two).images
+        assert out.shape == (2, 4, 16, 16)
     with pytest.raises(DreamLiteError, match="unknown mask option"):
         minilm_pipe(prompt="x", image=source_image, mask_image="auto", mask_options={"threshold": 0.2},
                     height=64, width=64, num_inference_steps=1)

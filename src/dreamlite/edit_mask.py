@@ -70,20 +70,30 @@ def threshold_map(contrast: torch.Tensor, threshold: float = DEFAULT_THRESHOLD,
     return mask
 
 
-def latent_mask(mask, batch: int, latent_height: int, latent_width: int, device=None) -> torch.Tensor:
-    """A user's mask (PIL image, array or tensor, at image or latent size; white / nonzero = may change) as a
-    (batch, 1, h, w) float mask on the latent grid. A latent cell may change if any of its pixels may."""
+def _mask_tensor(mask) -> torch.Tensor:
     if isinstance(mask, Image.Image):
         mask = np.asarray(mask.convert("L"), dtype=np.float32) / 255.0
     if isinstance(mask, np.ndarray):
         mask = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
     if not isinstance(mask, torch.Tensor):
         raise DreamLiteError(f"mask_image must be 'auto', a PIL image, an array or a tensor, got {type(mask).__name__}")
-    mask = mask.detach().float()
-    while mask.dim() < 4:
-        mask = mask[None]
-    if mask.shape[1] != 1:
-        raise DreamLiteError(f"mask_image must have one channel, got shape {tuple(mask.shape)}")
+    return mask.detach().float().cpu()
+
+
+def latent_mask(mask, batch: int, latent_height: int, latent_width: int, device=None) -> torch.Tensor:
+    """A user's mask as a (batch, 1, h, w) float mask on the latent grid. White / nonzero marks where the edit may
+    change the source. Accepted: a PIL image, array or tensor of shape (h, w), (batch, h, w) or (batch, 1, h, w),
+    or a list of per-image masks (what `generate_mask` returns), at image or latent size. A latent cell may change
+    if any of its pixels may."""
+    if isinstance(mask, (list, tuple)):
+        mask = torch.stack([_mask_tensor(m).squeeze() for m in mask])
+    mask = _mask_tensor(mask)
+    if mask.dim() == 2:
+        mask = mask[None, None]
+    elif mask.dim() == 3:
+        mask = mask[:, None]
+    if mask.dim() != 4 or mask.shape[1] != 1:
+        raise DreamLiteError(f"mask_image must be (h, w), (batch, h, w) or (batch, 1, h, w), got {tuple(mask.shape)}")
     h, w = mask.shape[-2:]
     if (h, w) != (latent_height, latent_width):
         if h % latent_height or w % latent_width or h // latent_height != w // latent_width:

@@ -101,6 +101,13 @@ def check_strength(strength, task: str):
         raise DreamLiteError("strength applies to edits: it starts sampling from the noised source image")
 
 
+def resized_like_source(mask, width: int, height: int):
+    """A PIL mask of another size, resized to the output as the source image is; other kinds pass through."""
+    if isinstance(mask, Image.Image) and mask.size != (width, height):
+        return mask.resize((width, height), Image.NEAREST)
+    return mask
+
+
 def check_size(height, width, multiple: int = 16):
     """Sizes are multiples of 16 (a whole latent grid for the 4x and 8x VAEs that the U-Net can halve) and not absurd."""
     for name, side in (("height", height), ("width", width)):
@@ -542,8 +549,8 @@ class DreamLitePipeline(DiffusionPipeline):
             edit_region = self._contrast_mask(source, per_image(embeds), per_image(mask), per_image(neg_embeds),
                                               per_image(neg_mask), time_ids, generator, *knobs)
         elif mask_image is not None:
-            if isinstance(mask_image, Image.Image) and mask_image.size != (width, height):
-                mask_image = mask_image.resize((width, height), Image.NEAREST)  # as the source is resized
+            mask_image = [resized_like_source(m, width, height) for m in mask_image] \
+                if isinstance(mask_image, (list, tuple)) else resized_like_source(mask_image, width, height)
             edit_region = latent_mask(mask_image, n, latents.shape[2], latents.shape[3], device).to(latents.dtype)
 
         # 3. Batch layout of the guidance branches (same order as the official pipelines).
