@@ -3,7 +3,9 @@
 The shipped base model redraws the whole scene when it edits, so untouched pixels drift (docs/results.md). With
 `mask_image="auto"` the pipeline estimates where the instruction acts from the model's own two editing branches
 and holds the source latent everywhere else. This scores EditEval without and with the mask, at several mask
-thresholds, and how well each mask covers the cells the edit really changes (recall) and how much it frees (size).
+thresholds, and how well each mask covers the cells the edit really changes (recall) and how much it frees (size; measured on
+`generate_mask`'s own draw for each case, the same estimator as, not the very draw of, the scored arm). The JSON keeps
+every case's failure reasons.
 `--truth-mask` adds a diagnostic arm that no user has: the ground-truth changed region as the mask. It bounds what
 any mask can give: outside it the source is exact, so what still fails there is the edit itself.
 
@@ -52,10 +54,13 @@ def mask_coverage(pipe, edits_file, images_root, truth_file, seed, **mask_option
 
 
 def bench_truth_masks(pipe, edits_file, images_root, truth_file, out, seed, **sampling):
-    """`bench_edits` with each case's ground-truth changed pixels as its mask (one call per case: masks differ)."""
+    """`bench_edits` with each case's ground-truth changed pixels as its mask (one call per case: masks differ;
+    outputs that exist are kept, so a rerun only rescores)."""
     edits, truth = read_edits(edits_file), read_edits(truth_file)
     os.makedirs(out, exist_ok=True)
     for index, (key, entry) in enumerate(edits.items()):
+        if os.path.exists(os.path.join(out, f"{key}.png")):
+            continue
         changed = ~unchanged_mask(EditCase.from_dict(truth[key]))
         image = pipe(entry["prompt"], image=load_image(os.path.join(images_root, entry["id"])),
                      mask_image=changed.astype(np.float32), generator=generators_from_seeds([seed + index]),
@@ -97,8 +102,11 @@ def main():
             coverage = mask_coverage(pipe, *files, args.seed, **options)
             bench_edits(pipe, files[0], files[1], out, seed=args.seed, batch_size=16, progress=False,
                         mask_image="auto", mask_options=options, **sampling)
-        summary = score_imgedit(out, *files)["summary"]
-        rows[name] = {"success": summary["success"], "adherence": summary["adherence"],
+        scored = score_imgedit(out, *files)
+        summary = scored["summary"]
+        rows[name] = {"cases": [{k: r[k] for k in ("key", "edit_type", "prompt", "success", "preservation", "reasons")}
+                                for r in scored["rows"]],
+                      "success": summary["success"], "adherence": summary["adherence"],
                       "preservation_db": summary["preservation_db"], "mask": coverage,
                       "types": {t: {k: v[k] for k in ("adherence", "preservation_db", "success")}
                                 for t, v in summary["types"].items()}}

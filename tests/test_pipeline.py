@@ -256,7 +256,7 @@ def test_generate_mask_thresholds_the_instruction_contrast(minilm_pipe, source_i
                        num_inference_steps=2, output_type="latent", generator=generators_from_seeds([2])).images
     source = minilm_pipe.prepare_source_latents([source_image], 64, 64)
     assert (held == source).all(dim=1).sum() == 16 * 16 - 1
-    # generate_mask's outputs go back in as mask_image, for a batch too (np: (batch, h, w); pil: one image each).
+    # generate_mask's outputs go back in as mask_image, one mask per prompt (np: (batch, h, w); pil: one image each).
     two = dict(prompt=["remove the square", "make it red"], image=source_image, height=64, width=64,
                num_inference_steps=1, output_type="latent")
     for output_type in ("np", "pil", "pt"):
@@ -265,9 +265,40 @@ def test_generate_mask_thresholds_the_instruction_contrast(minilm_pipe, source_i
         assert len(masks) == 2
         out = minilm_pipe(mask_image=masks, generator=generators_from_seeds([5, 6]), **two).images
         assert out.shape == (2, 4, 16, 16)
+    with pytest.raises(DreamLiteError, match="output_type must be"):
+        minilm_pipe.generate_mask(source_image, "x", output_type="latent")
+    with pytest.raises(DreamLiteError, match="3 generators for 1 prompts"):
+        minilm_pipe.generate_mask(source_image, "x", generator=generators_from_seeds([1, 2, 3]))
     with pytest.raises(DreamLiteError, match="unknown mask option"):
         minilm_pipe(prompt="x", image=source_image, mask_image="auto", mask_options={"threshold": 0.2},
                     height=64, width=64, num_inference_steps=1)
     for bad in ({"mask_threshold": 1.5}, {"num_maps_per_mask": 0}, {"mask_encode_strength": 1.0}):
         with pytest.raises(DreamLiteError, match="must be"):
             mask(**bad)
+
+
+def test_masks_per_image_and_per_prompt_hold_each_images_own_source(minilm_pipe, source_image):
+    """Each image keeps its own source outside its own mask: one mask per image for a batch of sources, and one mask
+    per prompt repeated over num_images_per_prompt."""
+    sources = [source_image, source_image.rotate(90)]
+    masks = np.zeros((2, 16, 16), dtype=np.float32)
+    masks[0, :8], masks[1, :, 8:] = 1.0, 1.0  # free: top half of the first, right half of the second
+    held = minilm_pipe(prompt=["make it red", "remove the square"], image=sources, mask_image=masks, height=64,
+                       width=64, num_inference_steps=2, output_type="latent", num_images_per_prompt=2,
+                       generator=generators_from_seeds(range(4))).images
+    source = minilm_pipe.prepare_source_latents(sources, 64, 64)
+    for row, prompt in enumerate([0, 0, 1, 1]):
+        kept = torch.from_numpy(masks[prompt] == 0)
+        assert torch.equal(held[row][:, kept], source[prompt][:, kept])
+        assert not torch.equal(held[row][:, ~kept], source[prompt][:, ~kept])
+
+
+def test_auto_mask_in_bfloat16(minilm_parts, source_image):
+    """The estimated mask takes the latents' dtype, so a half-precision pipeline samples through it."""
+    import copy
+
+    pipe = DreamLitePipeline(**copy.deepcopy(minilm_parts)).to(dtype=torch.bfloat16)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(prompt="make it red", image=source_image, mask_image="auto", height=64, width=64, num_inference_steps=2,
+               mask_options={"num_maps_per_mask": 1}, output_type="latent", generator=generators_from_seeds([0])).images
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()

@@ -131,7 +131,7 @@ def cmd_encode(args):
         if image is None and pipe.text_encoder.config.model_type == "qwen3_vl":
             raise DreamLiteError("Qwen3-VL edit embeddings depend on the source image: pass --image SOURCE")
         images = [image] if image is not None else None
-    do_cfg = pipe.config.mode == "base"
+    do_cfg = pipe.config.mode == "base" or args.task == "edit"  # edits also need the empty prompt for --mask auto
     embeds, mask, neg, neg_mask = pipe.encode_prompt([args.prompt], args.task, images, args.negative_prompt, do_cfg)
     tensors = {"prompt_embeds": embeds.contiguous(), "prompt_embeds_mask": mask.contiguous()}
     if neg is not None:
@@ -208,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-guidance", type=float, default=None, help="image guidance scale, base mode (default: the model's, else 1.5)")
     p.add_argument("--strength", type=float, default=1.0, help="start from the source noised to this level, in (0, 1]: lower keeps more of the source (default 1: from pure noise)")
     p.add_argument("--mask", default=None, metavar="auto|FILE",
-                   help="keep the source exactly outside a region: 'auto' estimates where the instruction acts (DiffEdit), "
-                        "or an image the source's size, white where the edit may change it (default: none, the paper's sampler)")
+                   help="keep the source latent outside a region: 'auto' estimates where the instruction acts (DiffEdit), "
+                        "or an image, white where the edit may change the source, resized to the output as the source is "
+                        "(default: none, the paper's sampler)")
     p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser("encode", help="pre-compute prompt embeddings", description="Write prompt embeddings + masks to safetensors.")

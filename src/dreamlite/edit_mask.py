@@ -1,4 +1,4 @@
-"""Edit masks: where an edit may change the source, and keeping the source exactly everywhere else.
+"""Edit masks: where an edit may change the source, and keeping the source latent everywhere else.
 
 A model that redraws the whole scene when it edits loses the untouched pixels (docs/results.md, "Why editing
 fails"). DiffEdit (Couairon et al., 2022) finds the region an instruction acts on from the model itself: noise the
@@ -6,7 +6,13 @@ source, predict with and without the instruction, and mark where the predictions
 the two predictions are the dual-guidance branches that already exist, "text" (instruction + source) and "image"
 (empty prompt + source). Sampling then runs as usual inside the mask and holds the source, noised to each step's
 level, outside it (blended latent diffusion, Avrahami et al., 2023), so outside the mask the output decodes from
-the source latent itself.
+the source latent itself (the VAE's round trip of the source, not its exact pixels).
+
+Unlike diffusers' DiffEdit pipeline, the contrast is instruction against the negative (by default empty) prompt, both
+with the source on the canvas, not a target caption against a source caption; and a cell is kept free where its
+contrast reaches a fraction of the image's largest (`mask_threshold`), not by diffusers' clamp at
+`mask_thresholding_ratio` times the mean. A relative threshold gives a global edit, whose contrast is high everywhere,
+a full mask.
 
 Torch only, no pipeline state: the pipeline supplies the U-Net calls.
 """
@@ -80,13 +86,18 @@ def _mask_tensor(mask) -> torch.Tensor:
     return mask.detach().float().cpu()
 
 
-def latent_mask(mask, batch: int, latent_height: int, latent_width: int, device=None) -> torch.Tensor:
-    """A user's mask as a (batch, 1, h, w) float mask on the latent grid. White / nonzero marks where the edit may
-    change the source. Accepted: a PIL image, array or tensor of shape (h, w), (batch, h, w) or (batch, 1, h, w),
-    or a list of per-image masks (what `generate_mask` returns), at image or latent size. A latent cell may change
-    if any of its pixels may."""
+def latent_mask(mask, batch: int, latent_height: int, latent_width: int, device=None,
+                per_prompt: int = 1) -> torch.Tensor:
+    """A user's mask as a (batch, 1, h, w) float mask on the latent grid. Values above 0.5 (white) mark where the
+    edit may change the source. Accepted: a PIL image, array or tensor of shape (h, w), (rows, h, w) or
+    (rows, 1, h, w), or a list of per-row masks (what `generate_mask` returns), at image or latent size, with one
+    row for all images, one per prompt (`per_prompt` images each) or one per image. A latent cell may change if
+    any of its pixels may."""
     if isinstance(mask, (list, tuple)):
-        mask = torch.stack([_mask_tensor(m).squeeze() for m in mask])
+        rows = [_mask_tensor(m).squeeze() for m in mask]
+        if not rows or any(r.shape != rows[0].shape or r.dim() != 2 for r in rows):
+            raise DreamLiteError("a list of masks needs one or more single-channel masks of one size")
+        mask = torch.stack(rows)
     mask = _mask_tensor(mask)
     if mask.dim() == 2:
         mask = mask[None, None]
@@ -100,6 +111,8 @@ def latent_mask(mask, batch: int, latent_height: int, latent_width: int, device=
             raise DreamLiteError(f"mask_image is {w}x{h}: expected the image size or the latent size "
                                  f"{latent_width}x{latent_height} (or a whole multiple of it)")
         mask = F.max_pool2d(mask, kernel_size=h // latent_height)
+    if per_prompt > 1 and mask.shape[0] * per_prompt == batch:
+        mask = mask.repeat_interleave(per_prompt, dim=0)  # one mask per prompt, as generate_mask returns them
     if mask.shape[0] not in (1, batch):
         raise DreamLiteError(f"got {mask.shape[0]} masks for {batch} images")
     return (mask > 0.5).float().expand(batch, -1, -1, -1).to(device)

@@ -375,6 +375,7 @@ class DreamLitePipeline(DiffusionPipeline):
         self,
         image: Image.Image | list[Image.Image],
         prompt: str | list[str],
+        negative_prompt: str | list[str] | None = None,
         height: int | None = None,
         width: int | None = None,
         mask_encode_strength: float = DEFAULT_ENCODE_STRENGTH,
@@ -385,30 +386,41 @@ class DreamLitePipeline(DiffusionPipeline):
         max_sequence_length: int = 200,
         output_type: str = "np",
     ):
-        r"""The region an edit instruction acts on, on the latent grid (1 = may change), as DiffEdit's
-        `generate_mask`: pass it back as `mask_image` to keep the source exactly everywhere else.
+        r"""The region an edit instruction acts on, on the latent grid (1 = may change), one mask per prompt: pass
+        it back as `mask_image` to keep the source latent everywhere else. Modelled on diffusers' DiffEdit
+        `generate_mask`, with the differences `dreamlite.edit_mask` states (instruction against the negative prompt,
+        a threshold relative to each image's largest contrast).
 
         Args:
-            mask_encode_strength: noise level of the source for the contrast predictions.
+            negative_prompt: what the instruction is contrasted with (default: the empty prompt).
+            mask_encode_strength: noise level of the source for the contrast predictions, in (0, 1).
             mask_threshold: a latent cell is in the mask where the instruction moves the prediction by at least this
-                fraction of the image's largest move.
+                fraction of the image's largest move, in [0, 1].
             mask_dilation: cells of margin added around that region.
             num_maps_per_mask: noise draws averaged (each costs two U-Net evaluations per image).
+            generator: one generator, or one per prompt.
             output_type: "np" ((batch, h, w) float array), "pt" ((batch, 1, h, w) tensor) or "pil" (latent-size
                 L images).
         """
+        if output_type not in ("np", "pt", "pil"):
+            raise DreamLiteError(f"output_type must be 'np', 'pt' or 'pil', got {output_type!r}")
+        check_mask_options(mask_encode_strength, mask_threshold, mask_dilation, num_maps_per_mask)
+        if _absent(self.text_encoder):
+            raise DreamLiteError("generate_mask needs the model's text encoder; this model has none")
         images = [image] if isinstance(image, Image.Image) else list(image)
         images = [to_rgb(im) for im in images]
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if len(images) == 1 and len(prompts) > 1:
             images = images * len(prompts)
+        if isinstance(generator, list) and len(generator) != len(prompts):
+            raise DreamLiteError(f"got {len(generator)} generators for {len(prompts)} prompts")
         if height is None and width is None:
             multiple = self.vae_scale_factor * 2
             width, height = (images[0].width // multiple) * multiple, (images[0].height // multiple) * multiple
         height = self.default_resolution if height is None else height
         width = self.default_resolution if width is None else width
         self.check_inputs(prompts, images, height, width, None, 1)
-        embeds, emask, neg_embeds, neg_mask = self.encode_prompt(prompts, "edit", images, None, True,
+        embeds, emask, neg_embeds, neg_mask = self.encode_prompt(prompts, "edit", images, negative_prompt, True,
                                                                  max_sequence_length)
         source = self.prepare_source_latents(images, height, width)
         mask = self._contrast_mask(source, embeds, emask, neg_embeds, neg_mask, size_ids(width, height, len(images), source),
@@ -417,9 +429,7 @@ class DreamLitePipeline(DiffusionPipeline):
             return mask
         if output_type == "pil":
             return [Image.fromarray((m[0].cpu().numpy() * 255).astype(np.uint8), mode="L") for m in mask]
-        if output_type == "np":
-            return mask[:, 0].cpu().numpy()
-        raise DreamLiteError(f"output_type must be 'np', 'pt' or 'pil', got {output_type!r}")
+        return mask[:, 0].cpu().numpy()
 
     # ------------------------------------------------------------------ call
     @torch.no_grad()
@@ -469,9 +479,10 @@ class DreamLitePipeline(DiffusionPipeline):
                 pure noise, as the paper does.
             mask_image: editing only: where the edit may change the source (white / 1); elsewhere the sampler holds
                 the source latent, noised to each step's level, so those pixels decode from the source itself.
-                "auto" estimates it per image with `generate_mask`'s defaults (DiffEdit; costs
-                2 x num_maps_per_mask U-Net evaluations per image); or a mask at image or latent size. Default
-                None: the paper's sampler, which redraws the whole canvas.
+                "auto" estimates it per image as `generate_mask` does, contrasting the instruction with the negative
+                prompt (costs 2 x num_maps_per_mask U-Net evaluations per image); or masks at image or latent size,
+                one for all images, one per prompt or one per image. Default None: the paper's sampler, which
+                redraws the whole canvas.
             mask_options: with mask_image="auto", `generate_mask`'s knobs (mask_encode_strength, mask_threshold,
                 mask_dilation, num_maps_per_mask) other than their defaults.
             num_images_per_prompt: images per prompt; the batch is prompt-major.
@@ -522,7 +533,7 @@ class DreamLitePipeline(DiffusionPipeline):
             neg_embeds, neg_mask = negative_prompt_embeds, negative_prompt_embeds_mask
             if (do_cfg or auto_mask) and neg_embeds is None:
                 raise DreamLiteError("base mode guidance and mask_image='auto' need negative_prompt_embeds along "
-                                     "with prompt_embeds")
+                                     "with prompt_embeds (`dreamlite encode --task edit` writes them)")
             if neg_embeds is not None:
                 neg_mask = _mask_or_ones(neg_embeds, neg_mask)
                 if neg_embeds.shape[0] == 1 and embeds.shape[0] > 1:
@@ -547,11 +558,12 @@ class DreamLitePipeline(DiffusionPipeline):
         if auto_mask:
             knobs = mask_knobs(mask_options)
             edit_region = self._contrast_mask(source, per_image(embeds), per_image(mask), per_image(neg_embeds),
-                                              per_image(neg_mask), time_ids, generator, *knobs)
+                                              per_image(neg_mask), time_ids, generator, *knobs).to(latents.dtype)
         elif mask_image is not None:
             mask_image = [resized_like_source(m, width, height) for m in mask_image] \
                 if isinstance(mask_image, (list, tuple)) else resized_like_source(mask_image, width, height)
-            edit_region = latent_mask(mask_image, n, latents.shape[2], latents.shape[3], device).to(latents.dtype)
+            edit_region = latent_mask(mask_image, n, latents.shape[2], latents.shape[3], device,
+                                      per_prompt=num_images_per_prompt).to(latents.dtype)
 
         # 3. Batch layout of the guidance branches (same order as the official pipelines).
         text_of = {"uncond": (neg_embeds, neg_mask), "image": (neg_embeds, neg_mask), "text": (embeds, mask)}

@@ -56,7 +56,7 @@ def test_edits_layout_and_bad_entries(minilm_pipe, tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["k1.png"] and result["problems"]["count"] == 3
 
 
-def test_evaluate_records_cost_and_machine_and_rejects_a_runtime_size_mismatch(model_dir, tmp_path, capsys):
+def test_evaluate_records_cost_and_machine_and_rejects_a_runtime_size_mismatch(model_dir, tmp_path, capsys, monkeypatch):
     from dreamlite.cli import main
     from dreamlite.eval.suite import build_suite
 
@@ -81,7 +81,12 @@ def test_evaluate_records_cost_and_machine_and_rejects_a_runtime_size_mismatch(m
     # --edit-mask auto leaves generation alone (the blending itself: tests/test_pipeline.py) and counts generate_mask's 2 x 8 evaluations per edit.
     assert main([*args, "--out", str(tmp_path / "bad"), "--edit-mask", "auto", "--runtime", "onnx", "--size", "64"]) == 2
     assert "PyTorch pipeline only" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    import dreamlite.eval.bench as bench
+
+    calls, real = [], bench.bench_edits
+    monkeypatch.setattr(bench, "bench_edits", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
     assert main([*args, "--out", str(tmp_path / "masked"), "--edit-mask", "auto"]) == 0
+    assert [kw.get("mask_image") for kw in calls] == ["auto"]  # the edits get the mask, once
     masked = json.loads((tmp_path / "masked" / "summary.json").read_text())
     assert masked["cost"]["edit"]["unet_evaluations_per_image"] == 6 + 16
     assert masked["cost"]["generate"]["unet_evaluations_per_image"] == 4

@@ -188,7 +188,7 @@ def _sampling_args(p, edit: bool = False, shard: bool = True):
     if edit:
         p.add_argument("--image-guidance", type=float, default=None, help="image guidance (base mode)")
         p.add_argument("--edit-mask", default=None, choices=("auto",),
-                       help="edits: keep the source exactly outside the region the instruction acts on, estimated "
+                       help="edits: keep the source latent outside the region the instruction acts on, estimated "
                             "by the model (DiffEdit; 16 more U-Net evaluations per edit). Default: the paper's sampler")
     p.add_argument("--size", type=int, default=None, help="output side in pixels (default: model resolution / source size)")
     p.add_argument("--seed", type=int, default=0)
