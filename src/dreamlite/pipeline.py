@@ -350,12 +350,29 @@ class DreamLitePipeline(DiffusionPipeline):
         )[0]
         return out[..., : latents.shape[-1]]
 
+    def _normalize_inputs(self, prompt, image, height, width):
+        """(prompts, RGB source images or None, height, width) as lists and sizes: one source is shared by every
+        prompt, and an edit without a size takes its source's, floored to a multiple of 16."""
+        prompts = [prompt] if isinstance(prompt, str) else (list(prompt) if prompt is not None else None)
+        images = None
+        if image is not None:
+            images = [image] if isinstance(image, Image.Image) else list(image)
+            images = [to_rgb(im) for im in images]
+            if prompts is not None and len(images) == 1 and len(prompts) > 1:
+                images = images * len(prompts)
+        if height is None and width is None and images is not None:
+            multiple = self.vae_scale_factor * 2
+            width, height = (images[0].width // multiple) * multiple, (images[0].height // multiple) * multiple
+        height = self.default_resolution if height is None else height
+        width = self.default_resolution if width is None else width
+        return prompts, images, height, width
+
     # ------------------------------------------------------------------ edit masks
     def _contrast_mask(self, source, embeds, mask, neg_embeds, neg_mask, time_ids, generator,
                        encode_strength, threshold, dilation, num_maps):
         """DiffEdit's mask from the two editing branches: instruction + source against empty prompt + source, at
-        `num_maps` noisings of the source to `encode_strength`. Returns a (batch, 1, h, w) mask of 0 / 1."""
-        check_mask_options(encode_strength, threshold, dilation, num_maps)
+        `num_maps` noisings of the source to `encode_strength` (checked by the callers). Returns a (batch, 1, h, w)
+        mask of 0 / 1."""
         n = source.shape[0]
         t = torch.tensor(encode_strength * self.scheduler.config.num_train_timesteps, device=source.device)
         embeds2, mask2 = _stack_padded([embeds, neg_embeds], [mask, neg_mask])
@@ -407,19 +424,10 @@ class DreamLitePipeline(DiffusionPipeline):
         check_mask_options(mask_encode_strength, mask_threshold, mask_dilation, num_maps_per_mask)
         if _absent(self.text_encoder):
             raise DreamLiteError("generate_mask needs the model's text encoder; this model has none")
-        images = [image] if isinstance(image, Image.Image) else list(image)
-        images = [to_rgb(im) for im in images]
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        if len(images) == 1 and len(prompts) > 1:
-            images = images * len(prompts)
+        prompts, images, height, width = self._normalize_inputs(prompt, image, height, width)
+        self.check_inputs(prompts, images, height, width, None, 1)
         if isinstance(generator, list) and len(generator) != len(prompts):
             raise DreamLiteError(f"got {len(generator)} generators for {len(prompts)} prompts")
-        if height is None and width is None:
-            multiple = self.vae_scale_factor * 2
-            width, height = (images[0].width // multiple) * multiple, (images[0].height // multiple) * multiple
-        height = self.default_resolution if height is None else height
-        width = self.default_resolution if width is None else width
-        self.check_inputs(prompts, images, height, width, None, 1)
         embeds, emask, neg_embeds, neg_mask = self.encode_prompt(prompts, "edit", images, negative_prompt, True,
                                                                  max_sequence_length)
         source = self.prepare_source_latents(images, height, width)
@@ -493,18 +501,7 @@ class DreamLitePipeline(DiffusionPipeline):
             callback_on_step_end: called as `fn(pipe, step, timestep, {"latents": latents})` after each step.
         """
         task = "generate" if image is None else "edit"
-        prompts = [prompt] if isinstance(prompt, str) else (list(prompt) if prompt is not None else None)
-        images = None
-        if image is not None:
-            images = [image] if isinstance(image, Image.Image) else list(image)
-            images = [to_rgb(im) for im in images]
-            if prompts is not None and len(images) == 1 and len(prompts) > 1:
-                images = images * len(prompts)
-        if height is None and width is None and images is not None:
-            multiple = self.vae_scale_factor * 2
-            width, height = (images[0].width // multiple) * multiple, (images[0].height // multiple) * multiple
-        height = self.default_resolution if height is None else height
-        width = self.default_resolution if width is None else width
+        prompts, images, height, width = self._normalize_inputs(prompt, image, height, width)
         self.check_inputs(prompts, images, height, width, prompt_embeds, num_images_per_prompt)
 
         mode = self.config.mode
