@@ -21,8 +21,13 @@ def vae_scale_factor(vae) -> int:
 
 def encode_latents(vae, pixels: torch.Tensor) -> torch.Tensor:
     """[-1, 1] pixels -> model latents (scaled and shifted by the VAE's config; identity for TAESD)."""
+    return model_latents(vae, vae.encode(pixels).latents)
+
+
+def model_latents(vae, raw: torch.Tensor) -> torch.Tensor:
+    """The encoder's own units -> model latents (applies the config's shift and scaling)."""
     shift = getattr(vae.config, "shift_factor", None) or 0.0
-    return (vae.encode(pixels).latents - shift) * vae.config.scaling_factor
+    return (raw - shift) * vae.config.scaling_factor
 
 
 def raw_latents(vae, latents: torch.Tensor) -> torch.Tensor:

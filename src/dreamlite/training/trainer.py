@@ -30,10 +30,9 @@ from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import CachedPromptEncoder, load_minilm, prompt_encoder_for, with_task_prefix
 from ..models.vae import (
     decode_latents,
-    encode_latents,
     load_vae,
+    model_latents,
     normalise_latents,
-    raw_latents,
     vae_scale_factor,
 )
 from .checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
@@ -141,11 +140,12 @@ class Trainer:
         images = batch["image"].to(self.accelerator.device)
         model = self.accelerator.unwrap_model(self.model)
         with torch.set_grad_enabled(not self.cfg.freeze_vae_encoder):
-            latents = encode_latents(model, images)  # the U-Net's units, so latent_noise means what it does there
+            raw = model.encode(images).latents
+        latents = model_latents(model, raw)  # the U-Net's units, so latent_noise means what it does there
         loss = 0.0
         if self.cfg.objective.colour_weight:  # on the encoder's clean latents, in its own units
             pooled = F.avg_pool2d(images, vae_scale_factor(model))
-            loss = self.cfg.objective.colour_weight * F.mse_loss(raw_latents(model, latents)[:, :3], pooled)
+            loss = self.cfg.objective.colour_weight * F.mse_loss(raw[:, :3], pooled)
         if self.cfg.objective.latent_noise:  # per-sample level
             level = torch.rand(latents.shape[0], 1, 1, 1, generator=self.generator) * self.cfg.objective.latent_noise
             latents = latents + (torch.randn(latents.shape, generator=self.generator) * level).to(latents.device)
