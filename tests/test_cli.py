@@ -124,6 +124,7 @@ def test_bad_source_images(key, message, images, model_dir, tmp_path, capsys):
     (["--height", "0", "--width", "64"], "multiple of 16"),
     (["--steps", "0"], "sampling steps"),  # not silently the default count
     (["--steps", "-3"], "sampling steps"),
+    (["--noise-scale", "0"], "noise_scale must be a number in"),
 ])
 def test_bad_sizes_and_steps(extra, message, model_dir, tmp_path, capsys):
     out = tmp_path / "o.png"

@@ -302,3 +302,48 @@ def test_auto_mask_in_bfloat16(minilm_parts, source_image):
     out = pipe(prompt="make it red", image=source_image, mask_image="auto", height=64, width=64, num_inference_steps=2,
                mask_options={"num_maps_per_mask": 1}, output_type="latent", generator=generators_from_seeds([0])).images
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_carry_noise_is_the_ddim_step_with_scaled_noise():
+    """Euler with the returned velocity lands on (1 - s') x0 + s' * scale * noise, where x0 and the noise are the
+    step's own predictions; at scale 1 that is the plain Euler step (the velocity comes back unchanged)."""
+    from dreamlite.guidance import carry_noise
+
+    rng = np.random.default_rng(0)
+    x, v = rng.standard_normal((2, 4, 8, 8)).astype(np.float32)
+    sigma, sigma_next = 0.8, 0.6
+    assert carry_noise(v, x, sigma, sigma_next, 1.0) is v
+    for scale in (0.9, 1.05):
+        for array, velocity in ((x, v), (torch.from_numpy(x), torch.from_numpy(v))):
+            moved = array + (sigma_next - sigma) * carry_noise(velocity, array, sigma, sigma_next, scale)
+            want = (1 - sigma_next) * (array - sigma * velocity) + sigma_next * scale * (array + (1 - sigma) * velocity)
+            assert np.allclose(np.asarray(moved), np.asarray(want), atol=1e-5)
+    last = x + (0.0 - sigma) * carry_noise(v, x, sigma, 0.0, 1.05)  # the final step lands on x0 whatever the scale
+    assert np.allclose(last, x - sigma * v, atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["generate", "edit"])
+def test_noise_scale_changes_the_sample_and_a_folder_records_it(minilm_pipe, source_image, task, tmp_path):
+    """`noise_scale` 1 is the plain sampler, another scale changes the sample, a model folder's `noise_scale` is
+    the default a call uses, and a bad value is a one-line error."""
+    edit = {"image": source_image} if task == "edit" else {}
+    kw = dict(prompt="a red circle", guidance_scale=3.0, num_inference_steps=4, height=64, width=64,
+              output_type="np", **edit)
+    seed = generators_from_seeds
+    plain = minilm_pipe(generator=seed([1]), **kw).images
+    assert np.array_equal(plain, minilm_pipe(generator=seed([1]), noise_scale=1.0, **kw).images)
+    scaled = minilm_pipe(generator=seed([1]), noise_scale=1.1, **kw).images
+    assert np.abs(scaled - plain).max() > 1e-3
+
+    minilm_pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    (tmp_path / "model_index.json").write_text(json.dumps({**index, "noise_scale": 1.1}))
+    loaded = DreamLitePipeline.from_pretrained(str(tmp_path), text_encoder=minilm_pipe.text_encoder,
+                                               tokenizer=minilm_pipe.tokenizer)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.resolve_noise_scale() == 1.1 and loaded.sampling_defaults["noise_scale"] == 1.1
+    assert np.array_equal(loaded(generator=seed([1]), **kw).images, scaled)
+    assert np.array_equal(loaded(generator=seed([1]), noise_scale=1.0, **kw).images, plain)
+    for bad in (0.0, 3.0, True):
+        with pytest.raises(DreamLiteError, match="noise_scale must be a number in"):
+            minilm_pipe(generator=seed([1]), noise_scale=bad, **kw)

@@ -56,6 +56,7 @@ def _load_embeds(path: str) -> dict:
 
 
 def _sample(args, image=None, mask_image=None):
+    from .guidance import resolve_noise_scale
     from .image_io import save_image_atomic
     from .pipeline import check_size, check_strength, generators_from_seeds
 
@@ -74,6 +75,8 @@ def _sample(args, image=None, mask_image=None):
         raise DreamLiteError(f"--num-images must be at least 1, got {args.num_images}")
     strength = getattr(args, "strength", 1.0)  # an edit option; generation always starts from pure noise
     check_strength(strength, "generate" if image is None else "edit")
+    if args.noise_scale is not None:
+        resolve_noise_scale({}, args.noise_scale)  # before the (slow) model load
     pipe = _load_pipeline(args.model)
     embeds = {}
     if args.embeds is not None:
@@ -87,6 +90,7 @@ def _sample(args, image=None, mask_image=None):
         guidance_scale=args.guidance,
         image_guidance_scale=getattr(args, "image_guidance", None),
         guidance_max_sigma=args.guidance_max_sigma,
+        noise_scale=args.noise_scale,
         num_images_per_prompt=args.num_images,
         generator=generators_from_seeds(range(args.seed, args.seed + args.num_images)),
         **size,
@@ -184,6 +188,8 @@ def _add_sampling_args(p: argparse.ArgumentParser):
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default 28 base / 4 mobile)")
     p.add_argument("--guidance", type=float, default=None, help="text guidance scale, base mode (default: the model's, else 3.5)")
     p.add_argument("--guidance-max-sigma", type=float, default=None, help="guide only at steps whose noise level is at most this, in (0, 1] (default: the model's, else 1: every step)")
+    p.add_argument("--noise-scale", type=float, default=None,
+                   help="scale of the noise each sampling step carries on (epsilon scaling; default: the model's, else 1)")
     p.add_argument("--negative-prompt", default=None, help="negative prompt, base mode")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed+i")
     p.add_argument("--height", type=int, default=None, help="multiple of 16 (default: model resolution)")

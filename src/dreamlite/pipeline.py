@@ -39,11 +39,13 @@ from .guidance import (
     DEFAULT_GUIDANCE,
     DEFAULT_IMAGE_GUIDANCE,
     RECORDED_KEYS,
+    carry_noise,
     combine_guidance,
     guidance_branches,
     reads_negatives,
     resolve_guidance,
     resolve_max_sigma,
+    resolve_noise_scale,
     resolve_steps,
     step_scales,
 )
@@ -148,6 +150,7 @@ class DreamLitePipeline(DiffusionPipeline):
         guidance_scale: float | None = None,
         image_guidance_scale: float | None = None,
         guidance_max_sigma: float | None = None,
+        noise_scale: float | None = None,
     ):
         super().__init__()
         if mode not in MODES:
@@ -160,9 +163,12 @@ class DreamLitePipeline(DiffusionPipeline):
                 raise DreamLiteError(f"{name} must be a number >= 0, got {value!r}")
         if guidance_max_sigma is not None:
             resolve_max_sigma({}, guidance_max_sigma)
+        if noise_scale is not None:
+            resolve_noise_scale({}, noise_scale)
         # Per-model sampling defaults (chosen on a validation suite when the model is shipped); None = the global ones.
         self.register_to_config(mode=mode, text_encoder_name=text_encoder_name, guidance_scale=guidance_scale,
-                                image_guidance_scale=image_guidance_scale, guidance_max_sigma=guidance_max_sigma)
+                                image_guidance_scale=image_guidance_scale, guidance_max_sigma=guidance_max_sigma,
+                                noise_scale=noise_scale)
         self.vae_scale_factor = vae_scale_factor(vae)
         self._num_timesteps = 0
         # Sizes must be multiples of 2x the VAE factor: the U-Net downsamples the latent twice more.
@@ -255,6 +261,10 @@ class DreamLitePipeline(DiffusionPipeline):
     def resolve_max_sigma(self, guidance_max_sigma: float | None = None) -> float:
         """The highest noise level a call guides at: the given one, else the model folder's, else 1 (always)."""
         return resolve_max_sigma(self.config, guidance_max_sigma)
+
+    def resolve_noise_scale(self, noise_scale: float | None = None) -> float:
+        """The scale of the noise a step carries to the next level: the given one, else the folder's, else 1."""
+        return resolve_noise_scale(self.config, noise_scale)
 
     def step_sigmas(self, num_inference_steps: int | None = None, height: int | None = None,
                     width: int | None = None) -> list[float]:
@@ -452,6 +462,7 @@ class DreamLitePipeline(DiffusionPipeline):
         guidance_scale: float | None = None,
         image_guidance_scale: float | None = None,
         guidance_max_sigma: float | None = None,
+        noise_scale: float | None = None,
         strength: float = 1.0,
         mask_image=None,
         mask_options: dict | None = None,
@@ -482,6 +493,9 @@ class DreamLitePipeline(DiffusionPipeline):
             guidance_max_sigma: guide only at steps whose noise level is at most this (guidance in a limited
                 interval); steps above it take the conditional prediction alone (default: the folder's, else 1:
                 every step).
+            noise_scale: scales the predicted noise that each step carries to the next noise level (epsilon
+                scaling, see `guidance.carry_noise`); above 1 samples stay noisier than the schedule. Default: the
+                model folder's `noise_scale`, else 1 (the plain Euler step).
             strength: editing only: start from the source latent noised to this level, skipping the steps above
                 it (SDEdit / img2img initialisation). Lower keeps more of the source. 1 (default) samples from
                 pure noise, as the paper does.
@@ -508,6 +522,7 @@ class DreamLitePipeline(DiffusionPipeline):
         steps = resolve_steps(mode, num_inference_steps)
         guidance, image_guidance = self.resolve_guidance(guidance_scale, image_guidance_scale)
         max_sigma = self.resolve_max_sigma(guidance_max_sigma)
+        carried = self.resolve_noise_scale(noise_scale)
         check_strength(strength, task)
         if mask_image is not None and task != "edit":
             raise DreamLiteError("mask_image applies to edits: it marks where the source may change")
@@ -591,6 +606,7 @@ class DreamLitePipeline(DiffusionPipeline):
                     v = combine_guidance(dict(zip(names, v.chunk(branches))), g, ig)
                 else:  # an unguided step: the text branch alone, the last rows of the layout
                     v = self.predict_velocity(latents, cond[-n:], t, all_embeds[-n:], all_mask[-n:], time_ids)
+                v = carry_noise(v, latents, float(self.scheduler.sigmas[i]), float(self.scheduler.sigmas[i + 1]), carried)
                 latents = self.scheduler.step(v, t, latents, return_dict=False)[0]
                 if edit_region is not None:
                     latents = keep_source(latents, edit_region, source, noise, float(self.scheduler.sigmas[i + 1]))

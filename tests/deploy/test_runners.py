@@ -143,6 +143,19 @@ def test_base_mode_runner_guides_in_the_same_interval_as_the_pipeline(onnx_dir, 
     runner.manifest["guidance_max_sigma"] = split
     assert rel_err(run(None), want) <= 1e-3
 
+    # The noise each step carries on, scaled (`noise_scale`), given or read from the manifest as the pipeline's.
+    want_scaled = pipe(prompt_embeds=embeds, prompt_embeds_mask=mask, negative_prompt_embeds=neg,
+                       negative_prompt_embeds_mask=neg_mask, latents=noise(5), image=source_image(), height=SIZE,
+                       width=SIZE, num_inference_steps=6, guidance_max_sigma=split, noise_scale=1.05,
+                       output_type="latent").images
+    scaled = runner.sample(embeds.numpy(), mask.numpy(), source=source_image(), latents=noise(5).numpy(), steps=6,
+                           negative_embeds=neg.numpy(), negative_mask=neg_mask.numpy(), noise_scale=1.05,
+                           output_type="latent")
+    assert rel_err(scaled, want_scaled) <= 1e-3 and rel_err(want_scaled, want) > 1e-2
+    runner.manifest["noise_scale"] = 1.05
+    assert rel_err(run(None), want_scaled) <= 1e-3
+    del runner.manifest["noise_scale"]
+
     # An edit from the noised source (strength < 1) starts at the same step from the same latent.
     want_partial = pipe(prompt_embeds=embeds, prompt_embeds_mask=mask, negative_prompt_embeds=neg,
                         negative_prompt_embeds_mask=neg_mask, latents=noise(5), image=source_image(), height=SIZE,

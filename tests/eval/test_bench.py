@@ -68,7 +68,8 @@ def test_evaluate_records_cost_and_machine_and_rejects_a_runtime_size_mismatch(m
             "--images-per-prompt", "2", "--batch-size", "8"]
     assert main([*args, "--out", str(tmp_path / "bad"), "--runtime", "onnx"]) == 2  # exports have static shapes
     assert "drop --size" in capsys.readouterr().err and not (tmp_path / "bad").exists()
-    for bad, message in ((["--steps", "0"], "sampling steps"), (["--size", "30"], "multiple of 16")):
+    for bad, message in ((["--steps", "0"], "sampling steps"), (["--size", "30"], "multiple of 16"),
+                         (["--noise-scale", "5"], "noise_scale must be a number in")):
         assert main([*args, *bad, "--out", str(tmp_path / "bad")]) == 2  # checked before the suite or output is made
         assert message in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert main([*args, "--out", str(tmp_path / "eval")]) == 0

@@ -298,6 +298,7 @@ def export_pipeline(pipe, runtime: str, out: str, quantize: str | None = None, h
         "text_len": text_len, "text_dim": pipe.unet.config.encoder_hid_dim or pipe.unet.config.cross_attention_dim,
         "mode": pipe.config.mode, "guidance_scale": pipe.default_guidance,
         "image_guidance_scale": pipe.default_image_guidance, "guidance_max_sigma": pipe.resolve_max_sigma(),
+        "noise_scale": pipe.resolve_noise_scale(),
         "scheduler": {k: v for k, v in dict(pipe.scheduler.config).items()
                                                 if isinstance(v, (int, float, str, bool, type(None)))},
         "parity": rows,

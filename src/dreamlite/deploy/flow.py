@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..guidance import carry_noise
 from ..pipeline import calculate_shift
 
 
@@ -33,12 +34,14 @@ def flow_sigmas(num_steps: int, latent_height: int, latent_width: int, scheduler
     return np.append(sigmas.astype(np.float32), np.float32(0.0))
 
 
-def euler_loop(velocity, latents: np.ndarray, sigmas: np.ndarray, num_train_timesteps: int = 1000) -> np.ndarray:
+def euler_loop(velocity, latents: np.ndarray, sigmas: np.ndarray, num_train_timesteps: int = 1000,
+               noise_scale: float = 1.0) -> np.ndarray:
     """x <- x + (sigma_next - sigma) * v for each step; `velocity(latents, timestep, sigma)` runs the U-Net (the
-    timestep is the U-Net's input, the noise level decides the step's guidance)."""
+    timestep is the U-Net's input, the noise level decides the step's guidance), and `noise_scale` scales the noise
+    each step carries on, as the pipeline's (`guidance.carry_noise`)."""
     x = latents.astype(np.float32)
     for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:]):
         t = np.float32(sigma * np.float32(num_train_timesteps))
-        v = velocity(x, t, sigma).astype(np.float32)
+        v = carry_noise(velocity(x, t, sigma).astype(np.float32), x, float(sigma), float(sigma_next), noise_scale)
         x = (x + (sigma_next - sigma) * v).astype(np.float32)
     return x

@@ -20,6 +20,7 @@ from ..guidance import (
     reads_negatives,
     resolve_guidance,
     resolve_max_sigma,
+    resolve_noise_scale,
     resolve_steps,
     step_scales,
 )
@@ -86,16 +87,18 @@ class DeviceRunner:
     def sample(self, prompt_embeds, prompt_mask=None, source: Image.Image | None = None, latents=None, seed: int = 0,
                steps: int | None = None, negative_embeds=None, negative_mask=None, guidance: float | None = None,
                image_guidance: float | None = None, guidance_max_sigma: float | None = None, strength: float = 1.0,
-               output_type: str = "pil"):
+               noise_scale: float | None = None, output_type: str = "pil"):
         """Generate (no `source`) or edit. Mobile-mode exports sample without guidance; base mode guides with
         the negative embeddings (one graph call per branch, as the graphs have batch 1; a branch whose scale is
         1 is skipped, as in the pipeline, and so is every branch but the text one at steps above the guidance
         interval's `guidance_max_sigma`). An edit with `strength` < 1 starts from the source latent noised to
-        that level, as the pipeline's."""
+        that level, as the pipeline's. `noise_scale` (default: the manifest's, else 1) scales the noise each step
+        carries on, as the pipeline's."""
         mode = self.manifest["mode"]
         steps = resolve_steps(mode, steps)
         guidance, image_guidance = self.resolve_guidance(guidance, image_guidance)
         max_sigma = resolve_max_sigma(self.manifest, guidance_max_sigma)
+        carried = resolve_noise_scale(self.manifest, noise_scale)
         num_train_timesteps = self.manifest["scheduler"].get("num_train_timesteps", 1000)
         embeds, mask = self.pad_text(prompt_embeds, prompt_mask)
         if latents is None:
@@ -126,7 +129,7 @@ class DeviceRunner:
         if strength < 1:
             sigmas = sigmas[first_step_at_or_below(sigmas[:-1], strength):]
             latents = ((1 - sigmas[0]) * cond + sigmas[0] * latents).astype(np.float32)
-        latents = euler_loop(velocity, latents, sigmas, num_train_timesteps)
+        latents = euler_loop(velocity, latents, sigmas, num_train_timesteps, carried)
         return latents if output_type == "latent" else self.decode(latents)
 
     def generate(self, prompt_embeds, prompt_mask=None, **kwargs):

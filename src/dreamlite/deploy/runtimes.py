@@ -29,7 +29,7 @@ class RuntimePipeline:
         self.pipe, self.runner = pipe, runner
 
     def __call__(self, prompt, image=None, generator=None, num_inference_steps=None, negative_prompt=None,
-                 guidance_scale=None, image_guidance_scale=None, guidance_max_sigma=None, output_type="pil",
+                 guidance_scale=None, image_guidance_scale=None, guidance_max_sigma=None, noise_scale=None, output_type="pil",
                  num_images_per_prompt=1, **_):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         images = None if image is None else ([image] if isinstance(image, Image.Image) else list(image))
@@ -49,7 +49,7 @@ class RuntimePipeline:
                 negative_embeds=None if neg is None else neg.numpy(),
                 negative_mask=None if neg_mask is None else neg_mask.numpy(),
                 guidance=guidance_scale, image_guidance=image_guidance_scale,  # None: the manifest's (the model's)
-                guidance_max_sigma=guidance_max_sigma)
+                guidance_max_sigma=guidance_max_sigma, noise_scale=noise_scale)
             out.append(result if output_type == "pil" else np.asarray(result, np.float32) / 255.0)
         return DreamLitePipelineOutput(images=out if output_type == "pil" else np.stack(out))
 

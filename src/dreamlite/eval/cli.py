@@ -21,15 +21,17 @@ def _pipe(args):
 
 def _sampling(args) -> dict:
     """Pipeline keyword arguments from the CLI flags, checked before any suite or output folder is written."""
-    from ..guidance import check_steps
+    from ..guidance import check_steps, resolve_noise_scale
     from ..pipeline import check_size
 
     if args.steps is not None:
         check_steps(args.steps)
     if args.size is not None:
         check_size(args.size, args.size)
+    if args.noise_scale is not None:
+        resolve_noise_scale({}, args.noise_scale)
     kw = {"num_inference_steps": args.steps, "guidance_scale": args.guidance,
-          "guidance_max_sigma": args.guidance_max_sigma}
+          "guidance_max_sigma": args.guidance_max_sigma, "noise_scale": args.noise_scale}
     if getattr(args, "image_guidance", None) is not None:
         kw["image_guidance_scale"] = args.image_guidance
     if args.size is not None:
@@ -185,6 +187,8 @@ def _sampling_args(p, edit: bool = False, shard: bool = True):
     p.add_argument("--guidance", type=float, default=None, help="text guidance (base mode)")
     p.add_argument("--guidance-max-sigma", type=float, default=None,
                    help="guide only at steps whose noise level is at most this (default: the model's, else 1)")
+    p.add_argument("--noise-scale", type=float, default=None,
+                   help="scale of the noise each sampling step carries on (epsilon scaling; default: the model's, else 1)")
     if edit:
         p.add_argument("--image-guidance", type=float, default=None, help="image guidance (base mode)")
         p.add_argument("--edit-mask", default=None, choices=("auto",),
