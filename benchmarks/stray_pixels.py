@@ -1,10 +1,10 @@
 """How clean the generated canvases are: foreground pixels that no detected object explains.
 
-ShapeEval checks what the detector finds, so a canvas full of coloured blobs can pass a two-object prompt by
-chance. This counts, per image, the pixels far from the detected background colour
-(the detector's own foreground distance) that lie outside every detected object's box (grown by 2 px for
-blurred rims), and the objects detected. A sampler setting that raises ShapeEval while raising these is
-drawing noise, not objects.
+ShapeEval checks what the detector finds, and GenEval's rules let extra objects pass, so a canvas full of coloured
+blobs can pass a two-object prompt by chance. Per image, this counts the pixels far from the detected background
+colour (the detector's own foreground distance) outside every detected object's box (grown by 2 px for blurred
+rims), the objects detected, and whether there are more than the prompt names. A sampler setting that raises
+ShapeEval while raising these draws clutter, not the objects asked for.
 
     python benchmarks/stray_pixels.py runs/a/geneval runs/b/geneval [--json OUT.json]
 """
@@ -40,16 +40,21 @@ def stray_share(image: np.ndarray) -> tuple[float, int]:
 
 
 def summarise(out: str) -> dict:
-    shares, objects = collections.defaultdict(list), collections.defaultdict(list)
+    """Per tag and overall: mean stray share, share of speckled images, objects per image, and the share of images
+    with more objects than the prompt names (its include clauses' counts; GenEval's rules let extras pass)."""
+    shares, objects, extra = (collections.defaultdict(list) for _ in range(3))
     for _, record, samples in geneval_outputs(out, Problems()):
+        named = sum(req.get("count", 1) for req in record.get("include", []))
         for path in samples:
             share, n = stray_share(read_image_array(path))
             for key in ("all", record.get("tag", "?")):
                 shares[key].append(share)
                 objects[key].append(n)
+                extra[key].append(n > named)
     return {key: {"images": len(shares[key]), "mean stray share": round(float(np.mean(shares[key])), 5),
                   "speckled images": round(float(np.mean(np.array(shares[key]) > STRAY_IMAGE)), 4),
-                  "objects per image": round(float(np.mean(objects[key])), 3)}
+                  "objects per image": round(float(np.mean(objects[key])), 3),
+                  "more objects than named": round(float(np.mean(extra[key])), 4)}
             for key in ["all", *sorted(k for k in shares if k != "all")]}
 
 
