@@ -43,7 +43,8 @@ def stray_share(image: np.ndarray, record: dict | None = None) -> tuple[float, i
 
 
 def summarise(out: str) -> dict:
-    """Per tag and overall: mean stray share, share of speckled images, objects per image, the share of images
+    """Per tag and overall: mean stray share, share of speckled images, objects per image, empty canvases (no
+    object detected), the share of images
     with more objects than the prompt names (its include clauses' counts; GenEval's rules let extras pass), and
     the share that pass with no more objects than named."""
     shares, objects, extra, exact = (collections.defaultdict(list) for _ in range(4))
@@ -59,6 +60,7 @@ def summarise(out: str) -> dict:
     return {key: {"images": len(shares[key]), "mean stray share": round(float(np.mean(shares[key])), 5),
                   "speckled images": round(float(np.mean(np.array(shares[key]) > STRAY_IMAGE)), 4),
                   "objects per image": round(float(np.mean(objects[key])), 3),
+                  "empty canvases": int(np.sum(np.array(objects[key]) == 0)),
                   "more objects than named": round(float(np.mean(extra[key])), 4),
                   "passes with nothing extra": round(float(np.mean(exact[key])), 4)}
             for key in ["all", *sorted(k for k in shares if k != "all")]}

@@ -67,8 +67,9 @@ def carry_noise(v, x, sigma: float, sigma_next: float, noise_scale: float):
     A rectified-flow step from x at level sigma splits x into the predicted clean latent x0 = x - sigma*v and
     noise e = x + (1 - sigma)*v, and puts them back together at the next level: (1 - s')*x0 + s'*e. Scaling e
     there (the epsilon scaling of Ning et al., 2024, which corrects the exposure bias of the sampler) leaves a
-    sample noisier than its schedule says. Here that keeps small objects from fading to a blank canvas while
-    the layout is decided. At 1 it returns `v` unchanged. Works on numpy arrays and tensors alike."""
+    sample noisier than its schedule says, so the model commits to more structure: on the Shapes models fewer
+    empty canvases, but more objects than the prompt asks for (docs/results.md). At 1 it returns `v` unchanged.
+    Works on numpy arrays and tensors alike."""
     if noise_scale == 1:
         return v
     target = (1 - sigma_next) * (x - sigma * v) + sigma_next * noise_scale * (x + (1 - sigma) * v)

@@ -46,4 +46,4 @@ def test_a_folder_counts_objects_beyond_those_the_prompt_names(tmp_path):
     summary = stray_pixels.summarise(str(tmp_path))
     assert summary["single_object"] == summary["all"]
     assert summary["all"]["more objects than named"] == 0.5 and summary["all"]["objects per image"] == 1.5
-    assert summary["all"]["speckled images"] == 0 and summary["all"]["passes with nothing extra"] == 0.5
+    assert summary["all"]["speckled images"] == 0 and summary["all"]["empty canvases"] == 0 and summary["all"]["passes with nothing extra"] == 0.5
