@@ -129,42 +129,33 @@ def test_base_mode_runner_guides_in_the_same_interval_as_the_pipeline(onnx_dir, 
     embeds, mask, neg, neg_mask = pipe.encode_prompt(["make the red circle green"], "edit", [source_image()], None, True)
     sigmas = pipe.step_sigmas(6, SIZE, SIZE)
     split = (sigmas[2] + sigmas[3]) / 2
-    want = pipe(prompt_embeds=embeds, prompt_embeds_mask=mask, negative_prompt_embeds=neg,
-                negative_prompt_embeds_mask=neg_mask, latents=noise(5), image=source_image(), height=SIZE, width=SIZE,
-                num_inference_steps=6, guidance_max_sigma=split, output_type="latent").images
 
-    def run(max_sigma):
+    def pipe_edit(**extra):
+        return pipe(prompt_embeds=embeds, prompt_embeds_mask=mask, negative_prompt_embeds=neg,
+                    negative_prompt_embeds_mask=neg_mask, latents=noise(5), image=source_image(), height=SIZE,
+                    width=SIZE, num_inference_steps=6, guidance_max_sigma=split, output_type="latent", **extra).images
+
+    def run(max_sigma=None, **extra):
         return runner.sample(embeds.numpy(), mask.numpy(), source=source_image(), latents=noise(5).numpy(), steps=6,
                              negative_embeds=neg.numpy(), negative_mask=neg_mask.numpy(),
-                             guidance_max_sigma=max_sigma, output_type="latent")
+                             guidance_max_sigma=max_sigma, output_type="latent", **extra)
 
+    want = pipe_edit()
     assert rel_err(run(split), want) <= 1e-3
     assert rel_err(run(None), want) > 1e-2  # the manifest says 1: every step guided
     runner.manifest["guidance_max_sigma"] = split
     assert rel_err(run(None), want) <= 1e-3
 
     # The noise each step carries on, scaled (`noise_scale`), given or read from the manifest as the pipeline's.
-    want_scaled = pipe(prompt_embeds=embeds, prompt_embeds_mask=mask, negative_prompt_embeds=neg,
-                       negative_prompt_embeds_mask=neg_mask, latents=noise(5), image=source_image(), height=SIZE,
-                       width=SIZE, num_inference_steps=6, guidance_max_sigma=split, noise_scale=1.05,
-                       output_type="latent").images
-    scaled = runner.sample(embeds.numpy(), mask.numpy(), source=source_image(), latents=noise(5).numpy(), steps=6,
-                           negative_embeds=neg.numpy(), negative_mask=neg_mask.numpy(), noise_scale=1.05,
-                           output_type="latent")
-    assert rel_err(scaled, want_scaled) <= 1e-3 and rel_err(want_scaled, want) > 1e-2
+    want_scaled = pipe_edit(noise_scale=1.05)
+    assert rel_err(run(noise_scale=1.05), want_scaled) <= 1e-3 and rel_err(want_scaled, want) > 1e-2
     runner.manifest["noise_scale"] = 1.05
     assert rel_err(run(None), want_scaled) <= 1e-3
     del runner.manifest["noise_scale"]
 
     # An edit from the noised source (strength < 1) starts at the same step from the same latent.
-    want_partial = pipe(prompt_embeds=embeds, prompt_embeds_mask=mask, negative_prompt_embeds=neg,
-                        negative_prompt_embeds_mask=neg_mask, latents=noise(5), image=source_image(), height=SIZE,
-                        width=SIZE, num_inference_steps=6, guidance_max_sigma=split, strength=0.6,
-                        output_type="latent").images
-    partial = runner.sample(embeds.numpy(), mask.numpy(), source=source_image(), latents=noise(5).numpy(), steps=6,
-                            negative_embeds=neg.numpy(), negative_mask=neg_mask.numpy(), strength=0.6,
-                            output_type="latent")
-    assert rel_err(partial, want_partial) <= 1e-3 and rel_err(want_partial, want) > 1e-2
+    want_partial = pipe_edit(strength=0.6)
+    assert rel_err(run(None, strength=0.6), want_partial) <= 1e-3 and rel_err(want_partial, want) > 1e-2
     with pytest.raises(DreamLiteError, match="strength applies to edits"):
         runner.sample(embeds.numpy(), mask.numpy(), latents=noise(5).numpy(), steps=6, strength=0.6,
                       negative_embeds=neg.numpy(), negative_mask=neg_mask.numpy())
