@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -30,6 +33,20 @@ def tiny_unet(encoder_hid_dim: int, seed: int = 0, **overrides):
 def tiny_vae(seed: int = 0):
     torch.manual_seed(seed)
     return randomize_(build_vae("tiny"), seed, std=0.01)
+
+
+@pytest.fixture(scope="session")
+def benchmark():
+    """Load a script of benchmarks/ as a module (they are scripts, not a package): `benchmark("scoring")`."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, os.path.join(root, "benchmarks", f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

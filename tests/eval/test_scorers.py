@@ -23,16 +23,6 @@ def suite(tmp_path_factory):
     return out
 
 
-def _load_benchmark(name):
-    import importlib.util
-
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    spec = importlib.util.spec_from_file_location(name, os.path.join(root, "benchmarks", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def edit_args(suite):
     e = suite / "edits"
     return str(e / "basic_edit.json"), str(e / "images"), str(e / "truth.json")
@@ -58,7 +48,7 @@ def _shuffled_copy(src, dst, seed=0):
         open(os.path.join(dst, d, "metadata.jsonl"), "w").write(records[i])
 
 
-def test_wrong_outputs_score_at_most_035(suite, tmp_path):
+def test_wrong_outputs_score_at_most_035(suite, tmp_path, benchmark):
     _shuffled_copy(suite / "truth" / "geneval", tmp_path / "g")
     _shuffled_copy(suite / "truth" / "dense", tmp_path / "d")
     shuffled = score_geneval(str(tmp_path / "g"))
@@ -69,7 +59,7 @@ def test_wrong_outputs_score_at_most_035(suite, tmp_path):
     unedited = score_imgedit(str(suite / "edits" / "images"), *edit_args(suite))["summary"]
     assert unedited["success"] <= 0.35 and all(t["success"] <= 0.35 for t in unedited["types"].values())
     # Drawing nothing fails every edit, yet keeps most unchanged pixels: preservation alone is no evidence of copying.
-    scoring = _load_benchmark("scoring")
+    scoring = benchmark("scoring")
     scoring.blank_canvases(edit_args(suite)[2], str(tmp_path / "blank"))
     blank = score_imgedit(str(tmp_path / "blank"), *edit_args(suite))["summary"]
     assert blank["success"] == 0 and blank["preservation_db"] > 20

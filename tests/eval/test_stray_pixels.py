@@ -1,17 +1,17 @@
 """benchmarks/stray_pixels.py: a clean rendered canvas has no stray pixels; specks away from every object do."""
 
-import importlib.util
 import os
 
 import numpy as np
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-spec = importlib.util.spec_from_file_location("stray_pixels", os.path.join(ROOT, "benchmarks", "stray_pixels.py"))
-stray_pixels = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(stray_pixels)
+import pytest
 
 
-def test_specks_outside_the_objects_count_and_the_objects_do_not():
+@pytest.fixture(scope="module")
+def stray_pixels(benchmark):
+    return benchmark("stray_pixels")
+
+
+def test_specks_outside_the_objects_count_and_the_objects_do_not(stray_pixels):
     from dreamlite.world.render import render
     from dreamlite.world.scene import Obj, Scene
 
@@ -25,7 +25,7 @@ def test_specks_outside_the_objects_count_and_the_objects_do_not():
     assert np.isclose(share, 12 / 64**2)
 
 
-def test_a_folder_counts_objects_beyond_those_the_prompt_names(tmp_path):
+def test_a_folder_counts_objects_beyond_those_the_prompt_names(tmp_path, stray_pixels):
     """Two objects drawn for "a photo of a circle" pass GenEval's at-least rule; the summary shows the extra."""
     import json
 
