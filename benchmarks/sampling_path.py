@@ -13,7 +13,6 @@ import argparse
 
 import numpy as np
 import torch
-from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from dreamlite.models.vae import decode_latents
@@ -21,11 +20,12 @@ from dreamlite.pipeline import DreamLitePipeline, generators_from_seeds
 
 
 def path_row(pipe, prompt: str, seed: int, every: int, **sampling) -> tuple[np.ndarray, list[float]]:
+    size = pipe.default_resolution
+    start = pipe.prepare_latents(1, size, size, generators_from_seeds([seed]))  # the noise the sampler starts from
     latents = []
-    pipe(prompt, generator=generators_from_seeds([seed]), output_type="latent",
+    pipe(prompt, latents=start.clone(), output_type="latent",
          callback_on_step_end=lambda p, i, t, d: latents.append(d["latents"].clone()), **sampling)
     sigmas = pipe.scheduler.sigmas
-    start = randn_tensor(latents[0].shape, generator=generators_from_seeds([seed])[0], dtype=latents[0].dtype)
     xs = [start, *latents]
     shown = list(range(0, len(latents), every))
     clean = [xs[i] - sigmas[i] * (xs[i + 1] - xs[i]) / (sigmas[i + 1] - sigmas[i]) for i in shown] + [latents[-1]]
