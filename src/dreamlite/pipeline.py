@@ -201,6 +201,11 @@ class DreamLitePipeline(DiffusionPipeline):
         if "torch_dtype" not in kwargs:  # diffusers' deprecated spelling; `dtype` is current
             kwargs.setdefault("dtype", torch.float32)  # shipped weights are fp16 on disk; CPUs compute in fp32
         try:
+            if "unet" not in kwargs and _needs_unet_subclass(os.path.join(path, "unet")):
+                # diffusers' loader builds the class model_index names; the config says which subclass it is
+                from .models.unet import load_unet
+
+                kwargs["unet"] = load_unet(os.path.join(path, "unet"), dtype=kwargs.get("dtype", kwargs.get("torch_dtype")))
             pipe = super().from_pretrained(path, **kwargs)
         except DreamLiteError:
             raise
@@ -211,16 +216,18 @@ class DreamLitePipeline(DiffusionPipeline):
         return pipe
 
     def save_pretrained(self, save_directory, **kwargs):
-        """diffusers' layout; our processor subclass is recorded as the stock transformers class it extends,
-        so that diffusers' own pipelines load the folder too."""
+        """diffusers' layout; our processor and U-Net subclasses are recorded as the stock classes they extend, so
+        that diffusers' loader accepts the folder (`from_pretrained` picks the U-Net class from its config)."""
         super().save_pretrained(save_directory, **kwargs)
         index_path = os.path.join(save_directory, "model_index.json")
         with open(index_path) as f:
             index = json.load(f)
         if self.processor is not None and isinstance(self.processor, _stock_qwen_processor_class()):
             index["processor"] = ["transformers", "Qwen3VLProcessor"]
-            with open(index_path, "w") as f:
-                json.dump(index, f, indent=2, sort_keys=True)
+        if isinstance(self.unet, DreamLiteUNetModel):  # the pooled-text subclass: its config's "text_time" says so
+            index["unet"] = ["diffusers", "DreamLiteUNetModel"]
+        with open(index_path, "w") as f:
+            json.dump(index, f, indent=2, sort_keys=True)
 
     def check_components(self):
         """Fail early on a text encoder whose width the U-Net was not built for."""
@@ -641,6 +648,13 @@ def _mask_or_ones(embeds, mask):
     if embeds.ndim != 3:
         raise DreamLiteError(f"prompt embeddings must be [batch, tokens, dim], got shape {tuple(embeds.shape)}")
     return torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device) if mask is None else mask
+
+
+def _needs_unet_subclass(folder: str) -> bool:
+    from .models.unet import unet_class
+
+    config = os.path.join(folder, "config.json")
+    return os.path.isfile(config) and unet_class(DreamLiteUNetModel.load_config(folder)) is not DreamLiteUNetModel
 
 
 def _absent(entry) -> bool:

@@ -199,6 +199,7 @@ def load_quantized(path: str):
     from safetensors.torch import load_file
     from torchao.prototype.safetensors.safetensors_support import unflatten_tensor_state_dict
 
+    from ..models.unet import unet_class
     from ..pipeline import DreamLitePipeline
 
     file = os.path.join(path, "unet", QUANT_FILE)
@@ -209,7 +210,8 @@ def load_quantized(path: str):
     state, leftover = unflatten_tensor_state_dict(load_file(file), metadata)
     if leftover:
         raise DreamLiteError(f"{file} has {len(leftover)} tensors that belong to no weight")
-    unet = DreamLiteUNetModel.from_config(DreamLiteUNetModel.load_config(os.path.join(path, "unet")))
+    config = DreamLiteUNetModel.load_config(os.path.join(path, "unet"))
+    unet = unet_class(config).from_config(config)
     missing, unexpected = unet.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:
         raise DreamLiteError(f"{file} does not match the U-Net config ({len(missing)} missing, {len(unexpected)} unexpected)")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from diffusers import AutoencoderTiny, DreamLiteUNetModel, FlowMatchEulerDiscreteScheduler
 
 from ..errors import DreamLiteError
+from .unet import unet_class
 
 # Dynamic shift as in the official pipelines: mu grows linearly with the latent sequence length.
 SCHEDULER_CONFIG = {
@@ -110,7 +111,11 @@ def get_preset(name: str) -> Preset:
 
 def build_unet(preset: str | Preset, **overrides) -> DreamLiteUNetModel:
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    return DreamLiteUNetModel(**{**copy.deepcopy(preset.unet), **overrides})
+    config = {**copy.deepcopy(preset.unet), **overrides}
+    if config.get("addition_embed_type") == "text_time":  # SDXL's layout: pooled text, then the two size ids
+        text_width = config.get("encoder_hid_dim") or config["cross_attention_dim"]
+        config["projection_class_embeddings_input_dim"] = text_width + 2 * config["addition_time_embed_dim"]
+    return unet_class(config)(**config)
 
 
 def build_vae(preset: str | Preset, **overrides) -> AutoencoderTiny:

@@ -39,13 +39,11 @@ def dropout_masks(is_edit: torch.Tensor, generator: torch.Generator | None, p_te
 def widen_for_channel_conditioning(unet):
     """InstructPix2Pix's initialisation: a spatial/T2I U-Net gets zero-weight input channels for the condition,
     so it starts out computing exactly what it did before."""
-    from diffusers import DreamLiteUNetModel
-
     if conditioning_of(unet) == "channel":
         return unet
     config = dict(unet.config)
     config["in_channels"] = 2 * unet.config.in_channels
-    wide = DreamLiteUNetModel.from_config(config)
+    wide = type(unet).from_config(config)
     state = unet.state_dict()
     state["conv_in.weight"] = torch.cat([state["conv_in.weight"], torch.zeros_like(state["conv_in.weight"])], dim=1)
     wide.load_state_dict(state)

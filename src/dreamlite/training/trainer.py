@@ -28,6 +28,7 @@ from ..guidance import recorded_guidance
 from ..models.canvas import conditioning_of
 from ..models.presets import build_scheduler, build_unet, build_vae, get_preset
 from ..models.text_encoders import CachedPromptEncoder, load_minilm, prompt_encoder_for, with_task_prefix
+from ..models.unet import load_unet
 from ..models.vae import (
     decode_latents,
     load_vae,
@@ -72,7 +73,7 @@ def _load_vae(cfg: TrainConfig) -> AutoencoderTiny:
 
 def _load_unet(cfg: TrainConfig) -> DreamLiteUNetModel:
     if cfg.init and os.path.isdir(os.path.join(cfg.init, "unet")):
-        unet = DreamLiteUNetModel.from_pretrained(os.path.join(cfg.init, "unet"), use_safetensors=True)
+        unet = load_unet(os.path.join(cfg.init, "unet"))
     else:
         unet = build_unet(cfg.preset, **cfg.unet_overrides)
     if cfg.objective.conditioning == "channel":
