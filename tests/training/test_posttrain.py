@@ -100,6 +100,10 @@ def test_refl_loss_raises_the_reward():
         scores.append(score.mean().item())
     assert scored.all() and math.isfinite(loss.item())
     assert scores[-1] > scores[0] + 0.01, scores
+    with torch.no_grad():  # the trajectory follows the sampler's noise scale (1: the plain Euler step)
+        at = {k: refl_loss(unet, vae, rewards, c, sigmas, 4, noise, 3.5, 1.5, noise_scale=k)[1] for k in (1.0, 1.2)}
+        plain = refl_loss(unet, vae, rewards, c, sigmas, 4, noise, 3.5, 1.5)[1]
+    assert torch.equal(at[1.0], plain) and not torch.allclose(at[1.2], plain, atol=1e-4)
 
 
 def test_refl_stage_interleaves_flow_and_reward(tmp_path):
@@ -113,6 +117,7 @@ def test_refl_stage_interleaves_flow_and_reward(tmp_path):
     trainer = build_trainer(cfg, str(tmp_path / "run"), progress=False)
     model = trainer.train()
     assert trainer.rewards.generate.task == "generate" and trainer.rewards.edit.task == "edit"
+    assert trainer.noise_scale == 1.0  # no init model, so no recorded noise scale
     tmp_path = tmp_path / "run"
     rows = metrics(tmp_path)
     assert all(math.isfinite(r["loss"]) and math.isfinite(r["flow_loss"]) for r in rows)

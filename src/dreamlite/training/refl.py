@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import DreamLiteError
-from ..guidance import training_guidance
+from ..guidance import carry_noise, recorded_guidance, resolve_noise_scale, training_guidance
 from ..models.vae import decode_latents
 from .config import TrainConfig
 from .rewards import SentenceEncoder, TaskRewards, load_reward
@@ -21,10 +21,11 @@ from .trainer import Trainer
 
 def refl_loss(unet, vae, rewards: TaskRewards, c: Conditioning, sigmas: torch.Tensor, stop: int,
               noise: torch.Tensor, guidance: float, image_guidance: float, max_sigma: float = 1.0,
-              conditioning: str = "spatial") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+              conditioning: str = "spatial", noise_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, scores, scored): -mean reward of the one-step prediction at trajectory step `stop`.
 
-    `sigmas` are the sampler's `N + 1` levels; steps `0 .. stop-1` run without gradients.
+    `sigmas` are the sampler's `N + 1` levels; steps `0 .. stop-1` run without gradients, each carrying its
+    predicted noise on scaled by `noise_scale` as the pipeline's sampler does.
     """
     if not 0 <= stop < len(sigmas) - 1:
         raise DreamLiteError(f"ReFL stop step {stop} is outside the {len(sigmas) - 1}-step trajectory")
@@ -37,7 +38,8 @@ def refl_loss(unet, vae, rewards: TaskRewards, c: Conditioning, sigmas: torch.Te
 
     with torch.no_grad():
         for i in range(stop):
-            x = euler_step(x, velocity(x, sigmas[i]), sigmas[i], sigmas[i + 1])
+            v = carry_noise(velocity(x, sigmas[i]), x, sigmas[i], sigmas[i + 1], noise_scale)
+            x = euler_step(x, v, sigmas[i], sigmas[i + 1])
     x0 = predict_x0(x, velocity(x, sigmas[stop]), sigmas[stop])
     images = decode_latents(vae, x0).clamp(-1, 1)
     scores, scored = rewards(images, c.prompts, c.source_pixels, c.is_edit)
@@ -74,6 +76,7 @@ class ReFLTrainer(Trainer):
                 load_reward(r.edit_reward, "edit", encoder) if r.edit_reward else None)
         self.rewards.requires_grad_(False).eval().to(self.accelerator.device)
         self.guidance = training_guidance(r.guidance, r.image_guidance, self.cfg.init)
+        self.noise_scale = resolve_noise_scale(recorded_guidance(self.cfg.init))  # the init model's sampler
         self._metrics = {"flow_loss": [], "reward": []}
 
     def _stage_loss(self):
@@ -91,7 +94,7 @@ class ReFLTrainer(Trainer):
         stop = int(torch.randint(lo, hi + 1, (1,), generator=self.generator))
         noise = torch.randn(c.x0.shape, generator=self.generator).to(c.x0.device)
         loss, scores, scored = refl_loss(self.model, self.vae, self.rewards, c, sigmas, stop, noise, *self.guidance,
-                                         self.cfg.objective.conditioning)
+                                         self.cfg.objective.conditioning, self.noise_scale)
         if scored.any():
             self._metrics["reward"].append(scores[scored].mean().item())
         return flow + r.weight * loss
