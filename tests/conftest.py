@@ -36,6 +36,12 @@ def tiny_vae(seed: int = 0):
 
 
 @pytest.fixture(scope="session")
+def make_unet():
+    """`tiny_unet` for test modules (they cannot import conftest: several directories have one)."""
+    return tiny_unet
+
+
+@pytest.fixture(scope="session")
 def benchmark():
     """Load a script of benchmarks/ as a module (they are scripts, not a package): `benchmark("scoring")`."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

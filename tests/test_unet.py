@@ -3,7 +3,6 @@
 import torch
 from diffusers import DreamLiteUNetModel
 
-from conftest import tiny_unet
 from dreamlite.models.unet import DreamLitePooledTextUNetModel, pooled_text
 
 
@@ -32,9 +31,9 @@ def test_pooled_text_ignores_padding_and_has_unit_rms():
     assert torch.allclose(pooled.pow(2).mean(dim=-1), torch.ones(2), atol=1e-3)
 
 
-def test_text_time_builds_the_pooled_model_whose_output_follows_the_pooled_prompt():
-    plain = tiny_unet(384)
-    pooled = tiny_unet(384, addition_embed_type="text_time")
+def test_text_time_builds_the_pooled_model_whose_output_follows_the_pooled_prompt(make_unet):
+    plain = make_unet(384)
+    pooled = make_unet(384, addition_embed_type="text_time")
     assert type(plain) is DreamLiteUNetModel and isinstance(pooled, DreamLitePooledTextUNetModel)
     assert pooled.config.projection_class_embeddings_input_dim == 384 + 2 * pooled.config.addition_time_embed_dim
     canvas, states, mask = _inputs()
@@ -53,10 +52,10 @@ def _run_with_pool(unet, canvas, states, mask, text_embeds):
                     return_dict=False)[0]
 
 
-def test_pooled_model_folder_round_trips_through_the_pipeline(tmp_path, minilm_parts):
+def test_pooled_model_folder_round_trips_through_the_pipeline(tmp_path, minilm_parts, make_unet):
     from dreamlite.pipeline import DreamLitePipeline
 
-    parts = {**minilm_parts, "unet": tiny_unet(384, addition_embed_type="text_time")}
+    parts = {**minilm_parts, "unet": make_unet(384, addition_embed_type="text_time")}
     DreamLitePipeline(**parts, text_encoder_name="minilm").save_pretrained(tmp_path / "m")
     pipe = DreamLitePipeline.from_pretrained(tmp_path / "m")
     assert isinstance(pipe.unet, DreamLitePooledTextUNetModel)
@@ -64,8 +63,8 @@ def test_pooled_model_folder_round_trips_through_the_pipeline(tmp_path, minilm_p
     assert torch.allclose(_run(pipe.unet, canvas, states, mask), _run(parts["unet"], canvas, states, mask), atol=1e-5)
 
 
-def test_channel_conditioning_keeps_the_pooled_model():
+def test_channel_conditioning_keeps_the_pooled_model(make_unet):
     from dreamlite.training.objective import widen_for_channel_conditioning
 
-    wide = widen_for_channel_conditioning(tiny_unet(384, addition_embed_type="text_time"))
+    wide = widen_for_channel_conditioning(make_unet(384, addition_embed_type="text_time"))
     assert isinstance(wide, DreamLitePooledTextUNetModel) and wide.config.in_channels == 8

@@ -67,6 +67,33 @@ def test_edit_depends_on_the_source(client, app_server, shapes_png, tmp_path, re
     assert totals and totals[0] == len(totals) < 3
 
 
+def test_keep_outside_edits_through_the_estimated_mask(client, app_server, shapes_png, read):
+    """The checkbox is the pipeline's mask_image="auto": the mask's extra U-Net calls, a direct call's image."""
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from dreamlite.pipeline import generators_from_seeds
+
+    engine = app_server[2]
+    source = Image.open(shapes_png).convert("RGB")
+    calls = []  # U-Net evaluations per edit: estimating the mask adds its contrast predictions
+    hook = engine.pipeline().unet.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        kept, _ = engine.edit(source, "make the red circle green", steps=3, seed=5, keep_outside=True)
+        with_mask = len(calls)
+        engine.edit(source, "make the red circle green", steps=3, seed=5)
+        without = len(calls) - with_mask
+    finally:
+        hook.remove()
+    assert with_mask > without > 0
+    direct = engine.pipeline()("make the red circle green", image=source, num_inference_steps=3,
+                               generator=generators_from_seeds([5]), mask_image="auto").images[0]
+    np.testing.assert_array_equal(np.asarray(kept), np.asarray(direct))
+    out = client.predict(model=engine.default, source=handle_file(shapes_png), instruction="make the red circle green",
+                         steps=3, seed=5, keep_outside=True, api_name="/edit")
+    np.testing.assert_array_equal(read(out), np.asarray(kept))
+
+
 @pytest.mark.parametrize("call, message", [
     (dict(api_name="/generate", prompt="   "), "the prompt is empty"),
     (dict(api_name="/generate", prompt="a red circle", width=4096), "width 4096 is too large"),

@@ -149,20 +149,21 @@ class Engine:
 
     # ------------------------------------------------------------------ conditioning
     def conditioning(self, pipe, prompt: str, task: str, image: Image.Image | None = None,
-                     negative_prompt: str | None = None) -> dict:
-        """`prompt_embeds` (+ masks, + negatives when guiding) for one prompt, from the cache when possible.
+                     negative_prompt: str | None = None, negatives: bool = False) -> dict:
+        """`prompt_embeds` (+ masks, + negatives when guiding or when `negatives`) for one prompt, from the cache
+        when possible.
 
         Qwen3-VL edit embeddings also see the source image, so its hash is part of their key."""
         if pipe.text_encoder is None:
             raise DreamLiteError("this model has no text encoder, so the app cannot encode prompts")
-        do_cfg = pipe.config.mode == "base"
+        do_cfg = pipe.config.mode == "base" or negatives
         image_key = None
         images = None
         if task == "edit":
             images = [image]
             if pipe.text_encoder.config.model_type == "qwen3_vl":
                 image_key = hashlib.sha1(image.tobytes() + repr(image.size).encode()).hexdigest()
-        key = (self._loaded[0], pipe.config.mode, task, prompt, negative_prompt or "", image_key)
+        key = (self._loaded[0], do_cfg, task, prompt, negative_prompt or "", image_key)
         if key in self._cache:
             self._cache.move_to_end(key)
             self.cache_hits += 1
@@ -204,10 +205,11 @@ class Engine:
         return [(im, seed + i) for i, im in enumerate(images)]
 
     def edit(self, image: Image.Image, instruction, *, model=None, steps=None, guidance=None, image_guidance=None,
-             seed=0, randomize_seed=False, negative_prompt=None, strength=1.0,
+             seed=0, randomize_seed=False, negative_prompt=None, strength=1.0, keep_outside=False,
              progress: Callable[[int, int], None] | None = None) -> tuple[Image.Image, int]:
         """Edit at the source's size (floored to 16 px); sources were already fitted to the app's ceiling.
-        `strength` < 1 starts from the noised source (fewer steps, more of the source kept)."""
+        `strength` < 1 starts from the noised source (fewer steps, more of the source kept); `keep_outside` holds
+        the source outside the region the model's own contrast marks as edited (`mask_image="auto"`)."""
         from ..image_io import to_rgb
         from ..pipeline import check_strength, generators_from_seeds
 
@@ -221,10 +223,10 @@ class Engine:
         with self.lock:
             pipe = self.pipeline(model)
             steps = _steps(steps, pipe)
-            cond = self.conditioning(pipe, instruction, "edit", image, negative_prompt)
+            cond = self.conditioning(pipe, instruction, "edit", image, negative_prompt, negatives=bool(keep_outside))
             out = pipe(
                 image=image, num_inference_steps=steps, guidance_scale=guidance, image_guidance_scale=image_guidance,
-                strength=strength, generator=generators_from_seeds([seed]),
+                strength=strength, generator=generators_from_seeds([seed]), mask_image="auto" if keep_outside else None,
                 callback_on_step_end=_step_callback(progress), **cond,
             ).images[0]
         return out, seed

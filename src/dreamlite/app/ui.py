@@ -190,16 +190,16 @@ def build_app(engine: Engine) -> gr.Blocks:
         return (*_session_outputs(session), gr.Tabs(selected="edit"))
 
     @_user_errors
-    def edit_in_session(model, instruction, steps, guidance, image_guidance, strength, seed, randomize_seed, keep_editing,
-                        session, progress=gr.Progress()):  # noqa: B008 (how Gradio injects its progress bar)
+    def edit_in_session(model, instruction, steps, guidance, image_guidance, strength, keep_outside, seed, randomize_seed,
+                        keep_editing, session, progress=gr.Progress()):  # noqa: B008 (how Gradio injects its progress bar)
         if not session:
             raise DreamLiteError("there is no image to edit: upload one, or pick one from the Generate tab")
         current = session["current"]
         with Image.open(session["versions"][current]["path"]) as im:
             source = im.convert("RGB")
         result, used_seed = engine.edit(source, instruction, model=model, steps=steps, guidance=guidance,
-                                        image_guidance=image_guidance, strength=strength, seed=seed,
-                                        randomize_seed=randomize_seed, progress=_progress_callback(progress))
+                                        image_guidance=image_guidance, strength=strength, keep_outside=keep_outside,
+                                        seed=seed, randomize_seed=randomize_seed, progress=_progress_callback(progress))
         n = len(session["versions"])
         path = store.save(result, f"v{n}")
         versions = session["versions"] + [{"path": path, "label": f"v{n} · {instruction.strip()} (from v{current}, "
@@ -225,13 +225,13 @@ def build_app(engine: Engine) -> gr.Blocks:
 
     @_user_errors
     def api_edit(model, source, instruction, steps, guidance, image_guidance, strength, seed, randomize_seed,
-                 progress=gr.Progress()):  # noqa: B008 (how Gradio injects its progress bar)
+                 keep_outside=False, progress=gr.Progress()):  # noqa: B008 (how Gradio injects its progress bar)
         """Edit one image (API): source is a file payload, decoded here so a bad file gives a clear error."""
         if not source:
             raise DreamLiteError("give a source image to edit")
         image, _ = load_upload(source)
         result, _ = engine.edit(image, instruction, model=model, steps=steps, guidance=guidance,
-                                image_guidance=image_guidance, strength=strength, seed=seed,
+                                image_guidance=image_guidance, strength=strength, keep_outside=keep_outside, seed=seed,
                                 randomize_seed=randomize_seed, progress=_progress_callback(progress))
         return store.save(result, "api-edit")
 
@@ -279,6 +279,9 @@ def build_app(engine: Engine) -> gr.Blocks:
                                                        visible=base)
                         strength = gr.Slider(0.05, 1, value=1, step=0.05, elem_id="edit-strength",
                                              label="Strength (1: from pure noise; lower keeps more of the source)")
+                        keep_outside = gr.Checkbox(False, elem_id="keep-outside",
+                                                   label="Keep the source outside the edited region (the model "
+                                                         "estimates the region; slower)")
                         with gr.Row():
                             edit_seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                             edit_randomize = gr.Checkbox(False, label="Random seed")
@@ -317,14 +320,14 @@ def build_app(engine: Engine) -> gr.Blocks:
         to_edit_btn.click(send_to_edit, [gallery, selected], [*session_outputs, tabs], api_visibility="private")
         source.upload(on_upload, [source], session_outputs, preprocess=False, api_visibility="private")
         source.clear(lambda: _session_outputs(None), None, session_outputs, api_visibility="private")
-        edit_inputs = [model, instruction, edit_steps, edit_guidance, image_guidance, strength, edit_seed,
+        edit_inputs = [model, instruction, edit_steps, edit_guidance, image_guidance, strength, keep_outside, edit_seed,
                        edit_randomize, keep_editing, session]
         edit_btn.click(edit_in_session, edit_inputs, [*session_outputs, result], api_visibility="private", **model_group)
         instruction.submit(edit_in_session, edit_inputs, [*session_outputs, result], api_visibility="private", **model_group)
         history.select(on_history_select, [session], session_outputs, api_visibility="private")
         back_btn.click(step_back, [session], session_outputs, api_visibility="private")
         api_btn.click(api_edit, [model, api_source, instruction, edit_steps, edit_guidance, image_guidance, strength,
-                                 edit_seed, edit_randomize], [api_result], api_name="edit", preprocess=False, **model_group)
+                                 edit_seed, edit_randomize, keep_outside], [api_result], api_name="edit", preprocess=False, **model_group)
     demo.version_store = store
     return demo
 
