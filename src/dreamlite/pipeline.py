@@ -222,12 +222,14 @@ class DreamLitePipeline(DiffusionPipeline):
         index_path = os.path.join(save_directory, "model_index.json")
         with open(index_path) as f:
             index = json.load(f)
+        stock = dict(index)
         if self.processor is not None and isinstance(self.processor, _stock_qwen_processor_class()):
-            index["processor"] = ["transformers", "Qwen3VLProcessor"]
+            stock["processor"] = ["transformers", "Qwen3VLProcessor"]
         if isinstance(self.unet, DreamLiteUNetModel):  # the pooled-text subclass: its config's "text_time" says so
-            index["unet"] = ["diffusers", "DreamLiteUNetModel"]
-        with open(index_path, "w") as f:
-            json.dump(index, f, indent=2, sort_keys=True)
+            stock["unet"] = ["diffusers", "DreamLiteUNetModel"]
+        if stock != index:
+            with open(index_path, "w") as f:
+                f.write(json.dumps(stock, indent=2, sort_keys=True) + "\n")  # as diffusers writes it
 
     def check_components(self):
         """Fail early on a text encoder whose width the U-Net was not built for."""
