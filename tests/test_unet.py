@@ -1,5 +1,7 @@
 """The pooled-text U-Net: what it adds to diffusers' DreamLite U-Net, and that model folders keep it."""
 
+import json
+
 import torch
 from diffusers import DreamLiteUNetModel
 
@@ -15,10 +17,11 @@ def _inputs(width=384, length=6):
     return canvas, states, mask
 
 
-def _run(unet, canvas, states, mask):
+def _run(unet, canvas, states, mask, **added):
+    """One U-Net call as the pipeline makes it (size ids only), or with extra `added_cond_kwargs`."""
     with torch.no_grad():
         return unet(canvas, torch.tensor([300.0, 700.0]), encoder_hidden_states=states, encoder_attention_mask=mask,
-                    added_cond_kwargs={"time_ids": torch.tensor([[32.0, 32.0]] * 2)}, return_dict=False)[0]
+                    added_cond_kwargs={"time_ids": torch.tensor([[32.0, 32.0]] * 2), **added}, return_dict=False)[0]
 
 
 def test_pooled_text_ignores_padding_and_has_unit_rms():
@@ -41,15 +44,8 @@ def test_text_time_builds_the_pooled_model_whose_output_follows_the_pooled_promp
     padded = states.clone()
     padded[0, 3:] = 50.0  # masked tokens: neither cross-attention nor pooling may read them
     assert torch.allclose(out, _run(pooled, canvas, padded, mask), atol=1e-5)
-    given = _run_with_pool(pooled, canvas, states, mask, torch.zeros(2, 384))
+    given = _run(pooled, canvas, states, mask, text_embeds=torch.zeros(2, 384))
     assert not torch.allclose(out, given, atol=1e-3)  # the pooled vector does reach the output
-
-
-def _run_with_pool(unet, canvas, states, mask, text_embeds):
-    with torch.no_grad():
-        return unet(canvas, torch.tensor([300.0, 700.0]), encoder_hidden_states=states, encoder_attention_mask=mask,
-                    added_cond_kwargs={"time_ids": torch.tensor([[32.0, 32.0]] * 2), "text_embeds": text_embeds},
-                    return_dict=False)[0]
 
 
 def test_pooled_model_folder_round_trips_through_the_pipeline(tmp_path, minilm_parts, make_unet):
@@ -57,6 +53,8 @@ def test_pooled_model_folder_round_trips_through_the_pipeline(tmp_path, minilm_p
 
     parts = {**minilm_parts, "unet": make_unet(384, addition_embed_type="text_time")}
     DreamLitePipeline(**parts, text_encoder_name="minilm").save_pretrained(tmp_path / "m")
+    index = json.loads((tmp_path / "m" / "model_index.json").read_text())
+    assert index["unet"] == ["diffusers", "DreamLiteUNetModel"]  # the stock class, which diffusers' loader accepts
     pipe = DreamLitePipeline.from_pretrained(tmp_path / "m")
     assert isinstance(pipe.unet, DreamLitePooledTextUNetModel)
     canvas, states, mask = _inputs()
