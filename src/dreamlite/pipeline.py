@@ -201,11 +201,12 @@ class DreamLitePipeline(DiffusionPipeline):
         if "torch_dtype" not in kwargs:  # diffusers' deprecated spelling; `dtype` is current
             kwargs.setdefault("dtype", torch.float32)  # shipped weights are fp16 on disk; CPUs compute in fp32
         try:
-            if "unet" not in kwargs and _needs_unet_subclass(os.path.join(path, "unet")):
-                # diffusers' loader builds the class model_index names; the config says which subclass it is
-                from .models.unet import load_unet
+            if "unet" not in kwargs:  # diffusers' loader builds the class model_index names, not our subclass
+                from .models.unet import load_unet, saved_unet_class
 
-                kwargs["unet"] = load_unet(os.path.join(path, "unet"), dtype=kwargs.get("dtype", kwargs.get("torch_dtype")))
+                if saved_unet_class(os.path.join(path, "unet")) not in (None, DreamLiteUNetModel):
+                    kwargs["unet"] = load_unet(os.path.join(path, "unet"),
+                                               dtype=kwargs.get("dtype", kwargs.get("torch_dtype")))
             pipe = super().from_pretrained(path, **kwargs)
         except DreamLiteError:
             raise
@@ -650,13 +651,6 @@ def _mask_or_ones(embeds, mask):
     if embeds.ndim != 3:
         raise DreamLiteError(f"prompt embeddings must be [batch, tokens, dim], got shape {tuple(embeds.shape)}")
     return torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device) if mask is None else mask
-
-
-def _needs_unet_subclass(folder: str) -> bool:
-    from .models.unet import unet_class
-
-    config = os.path.join(folder, "config.json")
-    return os.path.isfile(config) and unet_class(DreamLiteUNetModel.load_config(folder)) is not DreamLiteUNetModel
 
 
 def _absent(entry) -> bool:

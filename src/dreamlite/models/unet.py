@@ -9,6 +9,8 @@ caller (pipeline, trainers, exporters) passes exactly what it passes to the plai
 
 from __future__ import annotations
 
+import os
+
 import torch
 from diffusers import DreamLiteUNetModel
 
@@ -40,6 +42,13 @@ def unet_class(config: dict) -> type[DreamLiteUNetModel]:
     if config.get("addition_embed_type") == "text_time":
         return DreamLitePooledTextUNetModel
     return DreamLiteUNetModel
+
+
+def saved_unet_class(folder: str) -> type[DreamLiteUNetModel] | None:
+    """The class a saved U-Net folder needs (from its config), or None when the folder has no U-Net config."""
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        return None
+    return unet_class(DreamLiteUNetModel.load_config(folder))
 
 
 def load_unet(folder: str, **kwargs) -> DreamLiteUNetModel:
