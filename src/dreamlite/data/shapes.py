@@ -15,7 +15,8 @@ import torch
 from ..errors import DreamLiteError
 from ..world.captions import CATEGORIES, generation_example
 from ..world.edits import sample_edit
-from ..world.render import render
+from ..world.render import render, shape_coverage
+from ..world.scene import Scene
 from .sharding import shard_info
 from .transforms import to_tensor
 
@@ -54,13 +55,14 @@ class ShapesStream(torch.utils.data.IterableDataset):
     """Infinite (or `length`-limited) stream of Shapes samples as training tensors."""
 
     def __init__(self, task: str = "t2i", size: int = 128, seed: int = 0, edit_fraction: float = 0.5,
-                 start: int = 0, length: int | None = None):
+                 start: int = 0, length: int | None = None, with_shapes: bool = False):
         if task not in TASKS:
             raise DreamLiteError(f"unknown task mix {task!r}; expected one of {TASKS}")
         if not 0.0 <= edit_fraction <= 1.0:
             raise DreamLiteError(f"edit_fraction must be in [0, 1], got {edit_fraction}")
         self.task, self.size, self.seed, self.edit_fraction = task, size, seed, edit_fraction
         self.start, self.length = start, length
+        self.with_shapes = with_shapes  # also yield `shape_coverage` of the target (shape-tied VAE objective)
 
     def indices(self):
         shard, num_shards = shard_info()
@@ -75,4 +77,6 @@ class ShapesStream(torch.utils.data.IterableDataset):
                    "key": sample["key"], "index": index}
             if "source" in sample:
                 out["source"] = to_tensor(sample["source"])
+            if self.with_shapes:
+                out["shape_coverage"] = torch.from_numpy(shape_coverage(Scene.from_dict(sample["scene"])))
             yield out

@@ -28,7 +28,7 @@ def collate(samples: list[dict]) -> dict:
     """Stack a batch; text-to-image samples get a zero source so one batch can mix both tasks."""
     images = torch.stack([s["image"] for s in samples])
     sources = torch.stack([s["source"] if s.get("source") is not None else torch.zeros_like(s["image"]) for s in samples])
-    return {
+    batch = {
         "image": images,
         "source": sources,
         "is_edit": torch.tensor([s["task"] == "edit" for s in samples]),
@@ -36,3 +36,6 @@ def collate(samples: list[dict]) -> dict:
         "task": [s["task"] for s in samples],
         "key": [s["key"] for s in samples],
     }
+    if all("shape_coverage" in s for s in samples):
+        batch["shape_coverage"] = torch.stack([s["shape_coverage"] for s in samples])
+    return batch

@@ -63,6 +63,10 @@ class ObjectiveConfig:
     # average-pooled to the latent grid. Reconstruction alone may put distinct colours close together in latent
     # space, where the flow's noise drowns their difference early; this ties colour distances to pixel ones.
     colour_weight: float = 0.0
+    # The same for shape: weight of a term asking the two raw latent channels after the colour ones to equal each
+    # shape's code (five points on a unit circle), coverage-weighted and pooled to the latent grid. A star and a
+    # circle of a few latent cells otherwise differ only in fine detail, which the flow's noise drowns early.
+    shape_weight: float = 0.0
 
 
 @dataclass
@@ -149,10 +153,14 @@ class TrainConfig:
             raise DreamLiteError(f"objective.keep_weight must be >= 0, got {self.objective.keep_weight}")
         if self.objective.latent_noise < 0:
             raise DreamLiteError(f"objective.latent_noise must be >= 0, got {self.objective.latent_noise}")
-        if self.objective.colour_weight < 0:
-            raise DreamLiteError(f"objective.colour_weight must be >= 0, got {self.objective.colour_weight}")
-        if self.objective.colour_weight and not (self.stage == "vae" and not self.freeze_vae_encoder):
-            raise DreamLiteError("objective.colour_weight shapes a VAE's latent space: stage vae with a trainable encoder")
+        for name in ("colour_weight", "shape_weight"):
+            if getattr(self.objective, name) < 0:
+                raise DreamLiteError(f"objective.{name} must be >= 0, got {getattr(self.objective, name)}")
+        for name in ("colour_weight", "shape_weight"):
+            if getattr(self.objective, name) and not (self.stage == "vae" and not self.freeze_vae_encoder):
+                raise DreamLiteError(f"objective.{name} shapes a VAE's latent space: stage vae with a trainable encoder")
+        if self.objective.shape_weight and self.data.source != "shapes":
+            raise DreamLiteError("objective.shape_weight needs scene labels: data.source=shapes")
         if self.objective.latent_noise and not (self.stage == "vae" and self.freeze_vae_encoder):
             raise DreamLiteError("objective.latent_noise applies to decoder fine-tuning: stage vae with freeze_vae_encoder")
         if self.objective.drop_text + self.objective.drop_image + self.objective.drop_both > 1:

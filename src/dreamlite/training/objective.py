@@ -21,6 +21,19 @@ def sample_sigmas(n: int, generator: torch.Generator | None = None, mean: float 
     return shift * u / (1 + (shift - 1) * u)
 
 
+def shape_codes(n_shapes: int) -> torch.Tensor:
+    """[n_shapes, 2]: one point per shape on the unit circle, all equally far from the background's (0, 0)."""
+    angle = torch.arange(n_shapes) * (2 * torch.pi / n_shapes)
+    return torch.stack([angle.cos(), angle.sin()], dim=1)
+
+
+def shape_code_map(coverage: torch.Tensor, factor: int) -> torch.Tensor:
+    """Per-shape pixel coverage [B, n_shapes, H, W] -> the latent grid's shape code [B, 2, H/f, W/f]: what the
+    shape-tied VAE's two shape channels should hold (the coverage-weighted mean of the codes in each cell)."""
+    pooled = F.avg_pool2d(coverage, factor)
+    return torch.einsum("sk,bshw->bkhw", shape_codes(coverage.shape[1]).to(pooled), pooled)
+
+
 def dropout_masks(is_edit: torch.Tensor, generator: torch.Generator | None, p_text: float, p_image: float,
                   p_both: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(drop_text, drop_image) booleans per sample: one uniform draw, disjoint events (InstructPix2Pix).

@@ -43,6 +43,7 @@ from .objective import (
     dropout_masks,
     flow_matching_loss,
     sample_sigmas,
+    shape_code_map,
     unchanged_cells,
     widen_for_channel_conditioning,
 )
@@ -54,7 +55,8 @@ def build_dataset(cfg: TrainConfig, start: int):
         from ..data.shapes import ShapesStream
 
         task = {"t2i": "t2i", "edit": "edit", "joint": "joint", "vae": "joint"}[cfg.stage] if data.task == "auto" else data.task
-        return ShapesStream(task, data.size, data.seed, data.edit_fraction, start=start)
+        return ShapesStream(task, data.size, data.seed, data.edit_fraction, start=start,
+                            with_shapes=bool(cfg.objective.shape_weight))
     if data.source == "webdataset":
         from ..data.webdataset_io import WebDatasetStream
 
@@ -102,6 +104,9 @@ class Trainer:
                 self.vae.encoder.requires_grad_(False)
             if cfg.objective.colour_weight and self.vae.config.latent_channels < 3:
                 raise DreamLiteError("objective.colour_weight needs a VAE with at least 3 latent channels")
+            if cfg.objective.shape_weight and self.vae.config.latent_channels < 5:
+                raise DreamLiteError("objective.shape_weight ties latent channels 3 and 4: a VAE with at least 5 "
+                                     "(vae_overrides={latent_channels: 5})")
         else:
             self.vae.requires_grad_(False).eval()
             self.model = _load_unet(cfg)
@@ -147,6 +152,9 @@ class Trainer:
         if self.cfg.objective.colour_weight:  # on the encoder's clean latents, in its own units
             pooled = F.avg_pool2d(images, vae_scale_factor(model))
             loss = self.cfg.objective.colour_weight * F.mse_loss(raw[:, :3], pooled)
+        if self.cfg.objective.shape_weight:  # channels 3-4: where each shape is, as its code
+            codes = shape_code_map(batch["shape_coverage"].to(raw.device), vae_scale_factor(model))
+            loss = loss + self.cfg.objective.shape_weight * F.mse_loss(raw[:, 3:5], codes)
         if self.cfg.objective.latent_noise:  # per-sample level
             level = torch.rand(latents.shape[0], 1, 1, 1, generator=self.generator) * self.cfg.objective.latent_noise
             latents = latents + (torch.randn(latents.shape, generator=self.generator) * level).to(latents.device)

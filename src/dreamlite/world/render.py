@@ -76,3 +76,13 @@ def object_mask(obj: Obj, size: int) -> np.ndarray:
     image = Image.new("L", (big, big), 0)
     _draw(ImageDraw.Draw(image), obj, 255, SUPERSAMPLE)
     return np.asarray(image.resize((size, size), Image.BOX), dtype=np.float32) / 255.0
+
+
+def shape_coverage(scene: Scene) -> np.ndarray:
+    """float32 [n_shapes, S, S]: per shape of the spec (in its order), how much of each pixel its objects cover.
+    What a shape-aware VAE objective reads; colours and background play no part."""
+    shapes = load_spec().shapes
+    coverage = np.zeros((len(shapes), scene.size, scene.size), dtype=np.float32)
+    for obj in scene.objects:
+        coverage[shapes.index(obj.shape)] += object_mask(obj, scene.size)
+    return np.minimum(coverage, 1.0)
