@@ -1,6 +1,7 @@
 """A micro configuration of each trainable stage: the loss falls, and resuming is exact."""
 
 import csv
+import itertools
 
 import pytest
 from safetensors.torch import load_file
@@ -216,3 +217,47 @@ def test_colour_weight_ties_the_first_latent_channels_to_pooled_colour(tmp_path)
     with pytest.raises(DreamLiteError, match="3 latent channels"):
         Trainer(micro("vae", 1, "objective.colour_weight=1", "vae_overrides={latent_channels: 2}"), str(tmp_path / "c2"),
                 progress=False)._setup()
+
+
+def test_shape_weight_ties_two_latent_channels_to_the_shape_codes(tmp_path):
+    """objective.shape_weight: the same steps with the term put each shape's code into raw latent channels 3-4 far
+    more closely than without it; it needs five latent channels and scene labels, and is refused elsewhere."""
+    import torch
+    import torch.nn.functional as F
+
+    from dreamlite.data.shapes import ShapesStream
+    from dreamlite.data.transforms import collate
+    from dreamlite.models.vae import vae_scale_factor
+    from dreamlite.training.objective import shape_code_map
+
+    held_out = collate(list(itertools.islice(ShapesStream("t2i", 32, seed=99, with_shapes=True), 8)))
+    errors = {}
+    for weight in (0.0, 10.0):
+        trainer = Trainer(micro("vae", 12, f"objective.shape_weight={weight}", "optim.lr=5e-3",
+                                "vae_overrides={latent_channels: 5}"), str(tmp_path / str(weight)), progress=False)
+        trainer.train()
+        with torch.no_grad():
+            raw = trainer.vae.encode(held_out["image"]).latents[:, 3:5]  # the encoder's own units
+        target = shape_code_map(held_out["shape_coverage"], vae_scale_factor(trainer.vae))
+        errors[weight] = F.mse_loss(raw, target).item()
+    assert errors[10.0] < 0.5 * errors[0.0]
+    for bad, message in ((["stage=vae", "objective.shape_weight=-1"], ">= 0"),
+                         (["stage=t2i", "objective.shape_weight=1"], "trainable encoder"),
+                         (["stage=vae", "objective.shape_weight=1", "data.source=imagefolder", "data.path=x"],
+                          "scene labels")):
+        with pytest.raises(DreamLiteError, match=message):
+            load_config(None, bad)
+    with pytest.raises(DreamLiteError, match="at least 5"):
+        Trainer(micro("vae", 1, "objective.shape_weight=1"), str(tmp_path / "c4"), progress=False)._setup()
+
+
+def test_a_new_unet_takes_the_vaes_latent_channels(tmp_path):
+    """A VAE with five latent channels gets a five-channel U-Net without being told; a U-Net that disagrees with
+    its VAE is refused before training."""
+    trainer = Trainer(micro("t2i", 1, "vae_overrides={latent_channels: 5}"), str(tmp_path / "c5"), progress=False)
+    trainer._setup()
+    unet = trainer.accelerator.unwrap_model(trainer.model)
+    assert (unet.config.in_channels, unet.config.out_channels) == (5, 5)
+    with pytest.raises(DreamLiteError, match="predicts 4 latent channels, the VAE has 5"):
+        Trainer(micro("t2i", 1, "vae_overrides={latent_channels: 5}", "unet_overrides={in_channels: 4, out_channels: 4}"),
+                str(tmp_path / "bad"), progress=False)._setup()

@@ -10,7 +10,7 @@ from dreamlite.world.captions import (
 )
 from dreamlite.world.edits import EDIT_TYPES, in_side, sample_edit
 from dreamlite.world.geometry import relations_between
-from dreamlite.world.render import render
+from dreamlite.world.render import render, shape_coverage
 from dreamlite.world.scene import Scene, sample_scene
 from dreamlite.world.spec import load_spec
 
@@ -54,6 +54,19 @@ def test_shapes_are_drawn_in_exact_palette_colours():
         for o in scene.objects:
             assert tuple(image[int(o.cy), int(o.cx)]) == SPEC.colors[o.color]  # every shape covers its centre
         assert tuple(image[0, 0]) in {SPEC.backgrounds[scene.background]} | set(SPEC.colors.values())
+
+
+def test_shape_coverage_marks_each_object_in_its_shapes_channel():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        scene = sample_scene(rng, 64)
+        coverage = shape_coverage(scene)
+        assert coverage.shape == (len(SPEC.shapes), 64, 64) and coverage.min() >= 0 and coverage.max() <= 1
+        drawn = (render(scene) != render(scene.with_objects(()))).any(axis=2)  # pixels some object touches
+        assert np.array_equal(coverage.sum(axis=0) > 0, drawn)
+        for o in scene.objects:  # its centre is fully inside it, in its own shape's channel only
+            centre = coverage[:, int(o.cy), int(o.cx)]
+            assert centre[SPEC.shapes.index(o.shape)] == 1 and centre.sum() == 1
 
 
 def test_edits_yield_spec_correct_targets():

@@ -73,11 +73,15 @@ def _load_vae(cfg: TrainConfig) -> AutoencoderTiny:
     return build_vae(cfg.preset, **cfg.vae_overrides)
 
 
-def _load_unet(cfg: TrainConfig) -> DreamLiteUNetModel:
+def _load_unet(cfg: TrainConfig, latent_channels: int) -> DreamLiteUNetModel:
+    """The previous stage's U-Net, or a new one whose channels follow the VAE's latents (unless overridden)."""
     if cfg.init and os.path.isdir(os.path.join(cfg.init, "unet")):
         unet = load_unet(os.path.join(cfg.init, "unet"))
     else:
-        unet = build_unet(cfg.preset, **cfg.unet_overrides)
+        channels = {"in_channels": latent_channels, "out_channels": latent_channels}
+        unet = build_unet(cfg.preset, **{**channels, **cfg.unet_overrides})
+    if unet.config.out_channels != latent_channels:
+        raise DreamLiteError(f"the U-Net predicts {unet.config.out_channels} latent channels, the VAE has {latent_channels}")
     if cfg.objective.conditioning == "channel":
         return widen_for_channel_conditioning(unet)
     if conditioning_of(unet) != "spatial":
@@ -109,7 +113,7 @@ class Trainer:
                                      "(vae_overrides={latent_channels: 5})")
         else:
             self.vae.requires_grad_(False).eval()
-            self.model = _load_unet(cfg)
+            self.model = _load_unet(cfg, self.vae.config.latent_channels)
             if get_preset(cfg.preset).text_encoder != "minilm":
                 raise DreamLiteError("training here uses the MiniLM text encoder; Qwen3-VL training needs its weights")
             self.text_encoder, self.tokenizer = load_minilm()
