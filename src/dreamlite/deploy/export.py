@@ -310,5 +310,14 @@ def export_pipeline(pipe, runtime: str, out: str, quantize: str | None = None, h
 
 
 def _fp16_run(module, inputs):
+    """Run an exported graph with every weight, input and op in fp16, as Core ML's FLOAT16 precision computes it.
+    The trace keeps float32 where it was fixed at export time (dtype arguments such as the time embedding's
+    arange, and `_assert_tensor_metadata` checks on the inputs); Core ML computes those in fp16 too."""
     module = copy.deepcopy(module).half()
+    for node in list(module.graph.nodes):
+        if node.target is torch.ops.aten._assert_tensor_metadata.default:
+            module.graph.erase_node(node)
+        elif node.kwargs.get("dtype") is torch.float32:
+            node.kwargs = {**node.kwargs, "dtype": torch.float16}
+    module.recompile()
     return module(*[x.half() for x in inputs]).float().numpy()
