@@ -56,6 +56,21 @@ def benchmark():
 
 
 @pytest.fixture(scope="session")
+def run_benchmark():
+    """Run a script of benchmarks/ as a user would, from the repo root: `run_benchmark("latent_colours", "--json", p)`."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(name: str, *args):
+        return subprocess.run([sys.executable, os.path.join(root, "benchmarks", f"{name}.py"), *args],
+                              capture_output=True, text=True, cwd=root)
+
+    return run
+
+
+@pytest.fixture(scope="session")
 def qwen_parts():
     from dreamlite.models.text_encoders import tiny_qwen3vl
 

@@ -1,25 +1,15 @@
 """benchmarks/latent_colours.py: colour pairs carry their confusions whichever way round they were named."""
 
 import json
-import os
-import subprocess
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, "benchmarks", "latent_colours.py")
 
 
-def run(*args):
-    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, cwd=ROOT)
-
-
-def test_confusions_land_on_their_unordered_pair_and_bad_input_is_one_line(tmp_path):
+def test_confusions_land_on_their_unordered_pair_and_bad_input_is_one_line(tmp_path, run_benchmark):
     failures = tmp_path / "failures.json"
     # "black drawn as green" and "green drawn as black" are one pair, whatever the spec's colour order
     failures.write_text(json.dumps({"wrong colour, drawn in": {"black": {"green": 3}, "green": {"black": 2},
                                                                "red": {"orange": 1}}}))
     out = tmp_path / "out.json"
-    done = run("shapes-base", "--failures", str(failures), "--json", str(out))
+    done = run_benchmark("latent_colours", "shapes-base", "--failures", str(failures), "--json", str(out))
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     by_pair = {tuple(sorted(r["pair"])): r for r in report["pairs"]}
@@ -29,6 +19,6 @@ def test_confusions_land_on_their_unordered_pair_and_bad_input_is_one_line(tmp_p
                for r in report["pairs"])
     (tmp_path / "bad.json").write_text(json.dumps({"unmet clauses": {}}))
     for args in (["--failures", str(tmp_path / "bad.json")], ["--background", "mauve"], ["no-such-model"]):
-        done = run(*args)
+        done = run_benchmark("latent_colours", *args)
         last = done.stderr.strip().splitlines()[-1]  # libraries may warn on import before it
         assert done.returncode != 0 and last.startswith("error:") and "Traceback" not in done.stderr

@@ -1,21 +1,11 @@
 """benchmarks/latent_shapes.py: shape pairs are compared at equal place, size and colour; bad input is one line."""
 
 import json
-import os
-import subprocess
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, "benchmarks", "latent_shapes.py")
 
 
-def run(*args):
-    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, cwd=ROOT)
-
-
-def test_every_shape_pair_is_measured_and_larger_objects_lie_farther_apart(tmp_path):
+def test_every_shape_pair_is_measured_and_larger_objects_lie_farther_apart(tmp_path, run_benchmark):
     out = tmp_path / "out.json"
-    done = run("shapes-base", "--json", str(out))
+    done = run_benchmark("latent_shapes", "shapes-base", "--json", str(out))
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())["models"]["shapes-base"]
     for size in ("smallest", "largest"):
@@ -26,7 +16,7 @@ def test_every_shape_pair_is_measured_and_larger_objects_lie_farther_apart(tmp_p
     # a bigger object changes more latent cells when its shape changes
     assert report["largest"]["median distance"] > report["smallest"]["median distance"]
     for args in (["--background", "mauve"], ["no-such-model"]):
-        done = run(*args)
+        done = run_benchmark("latent_shapes", *args)
         last = done.stderr.strip().splitlines()[-1]
         assert done.returncode != 0 and last.startswith("error:") and "Traceback" not in done.stderr
 
