@@ -153,11 +153,11 @@ class TrainConfig:
             raise DreamLiteError(f"objective.keep_weight must be >= 0, got {self.objective.keep_weight}")
         if self.objective.latent_noise < 0:
             raise DreamLiteError(f"objective.latent_noise must be >= 0, got {self.objective.latent_noise}")
-        for name in ("colour_weight", "shape_weight"):
-            if getattr(self.objective, name) < 0:
-                raise DreamLiteError(f"objective.{name} must be >= 0, got {getattr(self.objective, name)}")
-        for name in ("colour_weight", "shape_weight"):
-            if getattr(self.objective, name) and not (self.stage == "vae" and not self.freeze_vae_encoder):
+        for name in ("colour_weight", "shape_weight"):  # latent-space ties of the VAE stage
+            weight = getattr(self.objective, name)
+            if weight < 0:
+                raise DreamLiteError(f"objective.{name} must be >= 0, got {weight}")
+            if weight and not (self.stage == "vae" and not self.freeze_vae_encoder):
                 raise DreamLiteError(f"objective.{name} shapes a VAE's latent space: stage vae with a trainable encoder")
         if self.objective.shape_weight and self.data.source != "shapes":
             raise DreamLiteError("objective.shape_weight needs scene labels: data.source=shapes")
