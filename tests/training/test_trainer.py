@@ -261,3 +261,34 @@ def test_a_new_unet_takes_the_vaes_latent_channels(tmp_path):
     with pytest.raises(DreamLiteError, match="predicts 4 latent channels, the VAE has 5"):
         Trainer(micro("t2i", 1, "vae_overrides={latent_channels: 5}", "unet_overrides={in_channels: 4, out_channels: 4}"),
                 str(tmp_path / "bad"), progress=False)._setup()
+
+
+def test_target_canvas_trains_generation_on_half_the_width(tmp_path):
+    """objective.canvas=target: the t2i stage's U-Net sees the noisy target alone (half the in-context width), the
+    loss still falls, and the exported model samples on the paper's (target | zeros) canvas. Other stages refuse it."""
+    trainer = Trainer(micro("t2i", 24, "objective.canvas=target"), str(tmp_path), progress=False)
+    trainer._setup()
+    widths = []
+    unet = trainer.accelerator.unwrap_model(trainer.model)
+    hook = unet.conv_in.register_forward_hook(lambda module, args, out: widths.append(args[0].shape[-1]))
+    trainer._flow_loss(next(trainer._data()))
+    hook.remove()
+    assert widths == [8]  # 32 px through the 4x VAE: an 8x8 target, not the 8x16 canvas
+    Trainer(micro("t2i", 24, "objective.canvas=target"), str(tmp_path / "run"), progress=False).train()
+    curve = losses(tmp_path / "run")
+    assert sum(curve[-6:]) / 6 < 0.9 * sum(curve[:6]) / 6, curve
+
+    from dreamlite.pipeline import DreamLitePipeline
+
+    pipe = DreamLitePipeline.from_pretrained(str(tmp_path / "run" / "model"))
+    sampled = []
+    hook = pipe.unet.conv_in.register_forward_hook(lambda module, args, out: sampled.append(args[0].shape[-1]))
+    image = pipe("a photo of a red circle", height=32, width=32, num_inference_steps=2, guidance_scale=1, output_type="np").images[0]
+    assert image.shape == (32, 32, 3)
+    hook.remove()
+    assert sampled == [16, 16]  # sampling keeps the in-context canvas
+    for stage in ("edit", "joint"):
+        with pytest.raises(DreamLiteError, match="objective.canvas=target"):
+            micro(stage, 1, "objective.canvas=target").validate()
+    with pytest.raises(DreamLiteError, match="in_context or target"):
+        micro("t2i", 1, "objective.canvas=half").validate()

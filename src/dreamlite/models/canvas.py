@@ -18,6 +18,10 @@ def size_ids(width: int, height: int, rows: int, like: torch.Tensor) -> torch.Te
     return torch.tensor([[width, height]], dtype=like.dtype, device=like.device).repeat(rows, 1)
 
 
-def in_context_canvas(noisy: torch.Tensor, condition: torch.Tensor, conditioning: str = "spatial") -> torch.Tensor:
-    """DreamLite's (target | condition) along width; 'channel' stacks them as Pix2Pix does (for ablations)."""
+def in_context_canvas(noisy: torch.Tensor, condition: torch.Tensor | None, conditioning: str = "spatial") -> torch.Tensor:
+    """DreamLite's (target | condition) along width; 'channel' stacks them as Pix2Pix does (for ablations).
+
+    No condition (None) is the target alone: text-to-image pretraining on half the canvas (`objective.canvas`)."""
+    if condition is None:
+        return noisy
     return torch.cat([noisy, condition], dim=3 if conditioning == "spatial" else 1)

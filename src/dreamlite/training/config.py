@@ -54,6 +54,11 @@ class ObjectiveConfig:
     drop_image: float = 0.1
     drop_both: float = 0.1
     conditioning: str = "spatial"  # spatial (DreamLite, width concat) | channel (Pix2Pix-style), for ablations
+    # What the U-Net sees of a generation row: "in_context", the paper's (noisy target | zeros) canvas that
+    # sampling uses, or "target", the noisy target alone. The zeros half carries nothing to learn, so "target"
+    # trains text-to-image at about half the U-Net's cost; t2i stage only (every row generates, later stages and
+    # sampling see the in-context canvas, and a fully convolutional U-Net with no positional embedding runs on both).
+    canvas: str = "in_context"
     # Loss weight of the target cells an edit leaves unchanged (source visible): > 1 is an explicit copy signal.
     keep_weight: float = 1.0
     # Decoder fine-tuning (vae stage, frozen encoder): the decoder sees latents + s * noise, s ~ U(0, latent_noise)
@@ -144,6 +149,11 @@ class TrainConfig:
             raise DreamLiteError(f"data.source={self.data.source} needs data.path")
         if self.objective.conditioning not in ("spatial", "channel"):
             raise DreamLiteError(f"objective.conditioning must be spatial or channel, got {self.objective.conditioning!r}")
+        if self.objective.canvas not in ("in_context", "target"):
+            raise DreamLiteError(f"objective.canvas must be in_context or target, got {self.objective.canvas!r}")
+        if self.objective.canvas == "target" and (self.stage != "t2i" or self.objective.conditioning != "spatial"):
+            raise DreamLiteError("objective.canvas=target trains generation on the target alone: stage t2i with "
+                                 "spatial conditioning (edits need the in-context canvas)")
         if self.data.num_workers > 1 and self.log.checkpoint_every % self.data.num_workers:
             raise DreamLiteError("log.checkpoint_every must be a multiple of data.num_workers (exact resume)")
         for name in ("steps", "batch_size", "grad_accum"):

@@ -185,6 +185,8 @@ class Trainer:
     def _flow_loss(self, batch):
         o = self.cfg.objective
         x0, condition, embeds, mask, time_ids, weights = self._conditioning(batch)
+        if o.canvas == "target":  # the zeros half left out: generation rows only (checked by the config)
+            condition = None
         sigmas = sample_sigmas(x0.shape[0], self.generator, o.logit_mean, o.logit_std, o.shift).to(x0.device)
         noise = torch.randn(x0.shape, generator=self.generator).to(x0.device)
         return flow_matching_loss(self.model, x0, condition, embeds, mask, time_ids, sigmas, noise, o.conditioning,
