@@ -17,6 +17,7 @@ import os
 import statistics
 import tempfile
 
+from dreamlite.errors import DreamLiteError
 from dreamlite.machine import measurement_stamp
 from dreamlite.models.registry import resolve_model
 from dreamlite.training.config import load_config
@@ -47,7 +48,10 @@ def main():
     args = ap.parse_args()
     if args.steps < 4 or args.rounds < 1:
         raise SystemExit("error: --steps must be at least 4 and --rounds at least 1")
-    vae = resolve_model(args.vae)
+    try:
+        vae = resolve_model(args.vae)
+    except DreamLiteError as e:
+        raise SystemExit(f"error: {e}") from None
     rates = {arm: [] for arm in ARMS}
     for _ in range(args.rounds):
         for arm in ARMS:
