@@ -40,6 +40,8 @@ def test_resume_after_interruption_is_exact(tmp_path):
     for name in ("checkpoints/step-00000007/model.safetensors", "checkpoints/step-00000007/ema.safetensors"):
         a, b = load_file(tmp_path / "a" / name), load_file(tmp_path / "b" / name)
         assert all((a[k] == b[k]).all() for k in a), name
+    # The run's folder records its resolved config, and reading it back gives the same run.
+    assert load_config(str(tmp_path / "b" / "config.yaml")) == micro("joint", 7)
 
 
 def test_every_checkpoint_kept_and_its_raw_or_ema_weights_readable(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -183,6 +184,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def save(self, path: str):
+        """The resolved config (file and overrides merged), so a run's folder says how to run it again."""
+        plain = json.loads(json.dumps(self.to_dict()))  # tuples become lists, which safe YAML can write
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("# Resolved training config of this run: `dreamlite train --config <this file>` runs it again.\n")
+            yaml.safe_dump(plain, f, sort_keys=False)
+        os.replace(tmp, path)
 
 
 def _build(cls, values: dict, where: str):

@@ -199,6 +199,8 @@ class Trainer:
         loss_fn = self._stage_loss()
         batches = self._data()
         logger = MetricsLogger(self.out_dir) if acc.is_main_process else None
+        if acc.is_main_process:
+            cfg.save(os.path.join(self.out_dir, "config.yaml"))
         bar = tqdm(total=cfg.optim.steps, initial=self.step, desc=f"train {cfg.stage}", disable=not (self.progress and acc.is_main_process))
         last_time, last_step, running = time.time(), self.step, []
         while self.step < cfg.optim.steps:
