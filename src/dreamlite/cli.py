@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 from .errors import DreamLiteError
 
@@ -120,6 +119,7 @@ def cmd_encode(args):
     """Pre-compute the conditioning once; the pipeline then skips the text encoder (the on-device setting)."""
     from safetensors.torch import save_file
 
+    from .atomic import atomic_path
     from .image_io import load_image
 
     if not args.output.endswith(".safetensors"):
@@ -141,16 +141,8 @@ def cmd_encode(args):
     if neg is not None:
         tensors.update(negative_prompt_embeds=neg.contiguous(), negative_prompt_embeds_mask=neg_mask.contiguous())
     meta = {"prompt": args.prompt, "task": args.task, "mode": pipe.config.mode}
-    directory = os.path.dirname(os.path.abspath(args.output))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".safetensors", prefix=".tmp-")
-    os.close(fd)
-    try:
+    with atomic_path(args.output) as tmp:
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, args.output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     print(args.output)
 
 

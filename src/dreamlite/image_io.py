@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .atomic import atomic_path
 from .errors import DreamLiteError
 
 
@@ -50,14 +50,5 @@ def load_image(path: str | os.PathLike) -> Image.Image:
 
 def save_image_atomic(image: Image.Image, path: str | os.PathLike):
     """Write next to the target then rename, so an interrupted run never leaves a partial image."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=os.path.splitext(path)[1] or ".png", prefix=".tmp-")
-    os.close(fd)
-    try:
-        image.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=None if os.path.splitext(tmp)[1] else "PNG")  # no extension: PNG

@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 import torch
 
+from ..atomic import write_text_atomic
 from ..errors import DreamLiteError
 from .graph import GRAPH_INPUTS, GRAPH_OUTPUTS, example_inputs, graph_modules, use_explicit_attention
 
@@ -303,9 +304,7 @@ def export_pipeline(pipe, runtime: str, out: str, quantize: str | None = None, h
                                                 if isinstance(v, (int, float, str, bool, type(None)))},
         "parity": rows,
     }
-    with open(manifest_path + ".tmp", "w") as f:
-        json.dump(manifest, f, indent=2)
-    os.replace(manifest_path + ".tmp", manifest_path)
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=2))
     return manifest
 
 

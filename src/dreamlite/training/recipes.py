@@ -13,6 +13,7 @@ import json
 import os
 import time
 
+from ..atomic import write_text_atomic
 from ..errors import DreamLiteError
 from .checkpoint import list_checkpoints
 from .config import STAGES, TrainConfig, load_config
@@ -115,7 +116,7 @@ def run_recipe(recipe: str, preset: str, out: str, overrides: list[str] | None =
         entry["steps"] = cfg.optim.steps
         log["total_seconds"] = round(sum(e["seconds"] for e in log["stages"].values()), 1)
         log["wall_seconds_since_start"] = round(time.time() - log["started_at"], 1)
-        _write_json(log_path, log)
+        write_text_atomic(log_path, json.dumps(log, indent=2))
     return os.path.join(steps[-1][1], "model")
 
 
@@ -124,11 +125,3 @@ def _read_json(path):
         with open(path) as f:
             return json.load(f)
     return None
-
-
-def _write_json(path, data):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
