@@ -159,6 +159,26 @@ def test_latent_noise_perturbs_only_what_the_decoder_sees(tmp_path):
             load_config(None, ["stage=vae", *bad])
 
 
+def test_l1_weight_weighs_the_l1_term_of_the_vae_loss(tmp_path):
+    """objective.l1_weight: the reconstruction loss is MSE + l1_weight * L1 of one and the same reconstruction."""
+    import torch
+    import torch.nn.functional as F
+
+    loss = {}
+    for weight in (0.0, 0.1, 2.0):
+        trainer = Trainer(micro("vae", 1, f"objective.l1_weight={weight}"), str(tmp_path / str(weight)), progress=False)
+        trainer._setup()
+        batch = next(trainer._data())
+        with torch.no_grad():
+            loss[weight] = trainer._vae_loss(batch).item()
+            recon = trainer.vae.decode(trainer.vae.encode(batch["image"]).latents).sample
+        l1 = F.l1_loss(recon, batch["image"]).item()
+    assert loss[0.1] == pytest.approx(loss[0.0] + 0.1 * l1, rel=1e-4)
+    assert loss[2.0] == pytest.approx(loss[0.0] + 2.0 * l1, rel=1e-4)
+    with pytest.raises(DreamLiteError, match=">= 0"):
+        load_config(None, ["stage=vae", "objective.l1_weight=-0.5"])
+
+
 def test_keep_weight_weights_the_cells_an_edit_leaves_unchanged(tmp_path):
     """objective.keep_weight, an explicit copy signal: kept source, unchanged cell -> that weight, else 1."""
     import torch

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ..atomic import write_text_atomic
 from ..errors import DreamLiteError
 
 STAGES = ("vae", "t2i", "edit", "joint", "sft", "refl", "dmd2")  # the last three: post-training (posttrain.py)
@@ -73,6 +74,9 @@ class ObjectiveConfig:
     # shape's code (five points on a unit circle), coverage-weighted and pooled to the latent grid. A star and a
     # circle of a few latent cells otherwise differ only in fine detail, which the flow's noise drowns early.
     shape_weight: float = 0.0
+    # VAE stages: reconstruction loss = MSE + l1_weight * L1. L1 pushes every wrong pixel equally hard, however
+    # small its error, so low-contrast objects (white on beige) count for more than under MSE alone.
+    l1_weight: float = 0.1
 
 
 @dataclass
@@ -162,8 +166,9 @@ class TrainConfig:
                 raise DreamLiteError(f"optim.{name} must be >= 1")
         if self.objective.keep_weight < 0:
             raise DreamLiteError(f"objective.keep_weight must be >= 0, got {self.objective.keep_weight}")
-        if self.objective.latent_noise < 0:
-            raise DreamLiteError(f"objective.latent_noise must be >= 0, got {self.objective.latent_noise}")
+        for name in ("latent_noise", "l1_weight"):
+            if getattr(self.objective, name) < 0:
+                raise DreamLiteError(f"objective.{name} must be >= 0, got {getattr(self.objective, name)}")
         for name in ("colour_weight", "shape_weight"):  # latent-space ties of the VAE stage
             weight = getattr(self.objective, name)
             if weight < 0:
@@ -188,11 +193,8 @@ class TrainConfig:
     def save(self, path: str):
         """The resolved config (file and overrides merged), so a run's folder says how to run it again."""
         plain = json.loads(json.dumps(self.to_dict()))  # tuples become lists, which safe YAML can write
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("# Resolved training config of this run: `dreamlite train --config <this file>` runs it again.\n")
-            yaml.safe_dump(plain, f, sort_keys=False)
-        os.replace(tmp, path)
+        header = "# Resolved training config of this run: `dreamlite train --config <this file>` runs it again.\n"
+        write_text_atomic(path, header + yaml.safe_dump(plain, sort_keys=False))
 
 
 def _build(cls, values: dict, where: str):

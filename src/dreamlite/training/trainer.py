@@ -163,7 +163,7 @@ class Trainer:
             level = torch.rand(latents.shape[0], 1, 1, 1, generator=self.generator) * self.cfg.objective.latent_noise
             latents = latents + (torch.randn(latents.shape, generator=self.generator) * level).to(latents.device)
         recon = decode_latents(model, latents)
-        return loss + F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images)
+        return loss + F.mse_loss(recon, images) + self.cfg.objective.l1_weight * F.l1_loss(recon, images)
 
     @torch.no_grad()
     def _conditioning(self, batch):
