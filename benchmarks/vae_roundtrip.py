@@ -38,11 +38,6 @@ def unmatched(scene, detected, tol=2.0) -> tuple[list, int]:
     return lost, len(left)
 
 
-def recovered(scene, detected, tol=2.0) -> bool:
-    lost, extra = unmatched(scene, detected, tol)
-    return scene.background == detected.background and not lost and not extra
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("vaes", nargs="+")
@@ -66,10 +61,10 @@ def main():
             psnrs.append(10 * np.log10(255**2 / max(mse, 1e-10)))
             detected = detect(out)[0]
             objects += len(scene.objects)
-            if recovered(scene, detected):
+            lost, left_over = unmatched(scene, detected)
+            if scene.background == detected.background and not lost and not left_over:
                 ok += 1
                 continue
-            lost, left_over = unmatched(scene, detected)
             extra += left_over
             lost_shape.update(o.shape for o in lost)
             lost_colour.update(f"{o.color} on {scene.background}" for o in lost)
