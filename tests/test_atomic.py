@@ -1,9 +1,10 @@
 import os
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from dreamlite.atomic import atomic_path, write_text_atomic
+from dreamlite.atomic import atomic_dir, atomic_path, write_text_atomic
 from dreamlite.image_io import save_image_atomic
 
 
@@ -32,3 +33,28 @@ def test_image_without_extension_is_written_as_png(tmp_path):
     save_image_atomic(Image.new("RGB", (4, 4), (255, 0, 0)), tmp_path / "image")
     with Image.open(tmp_path / "image") as im:
         assert im.format == "PNG" and im.getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_written_files_and_folders_get_the_usual_permissions(tmp_path):
+    """mkstemp and mkdtemp make private entries; what lands at the path is readable like anything the user writes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    write_text_atomic(tmp_path / "a.json", "{}")
+    with atomic_dir(tmp_path / "folder"):
+        pass
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "suite"
+    with atomic_dir(target) as tmp:
+        Path(tmp, "a.txt").write_text("first")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            Path(tmp, "b.txt").write_text("half of the second")
+            raise RuntimeError("killed mid-build")
+    assert os.listdir(target) == ["a.txt"] and os.listdir(tmp_path) == ["suite"]
+    with atomic_dir(target) as tmp:
+        Path(tmp, "c.txt").write_text("second")
+    assert os.listdir(target) == ["c.txt"] and os.listdir(tmp_path) == ["suite"]

@@ -125,6 +125,8 @@ def test_bad_source_images(key, message, images, model_dir, tmp_path, capsys):
     (["--steps", "0"], "sampling steps"),  # not silently the default count
     (["--steps", "-3"], "sampling steps"),
     (["--noise-scale", "0"], "noise_scale must be a number in"),
+    (["--guidance", "nan"], "guidance_scale must be a finite number >= 0"),  # sampled a black image before
+    (["--guidance", "-5"], "guidance_scale must be a finite number >= 0"),
 ])
 def test_bad_sizes_and_steps(extra, message, model_dir, tmp_path, capsys):
     out = tmp_path / "o.png"
@@ -190,6 +192,28 @@ def test_bad_output_and_embeddings(model_dir, tmp_path, capsys):
     bad.write_bytes(b"garbage")
     out = tmp_path / "o.png"
     assert_user_error(["generate", "--embeds", bad, "-o", out, "--model", model_dir], "cannot read embeddings", capsys, str(out))
+
+
+def test_unwritable_outputs_fail_before_sampling(model_dir, tmp_path, capsys):
+    (tmp_path / "taken.png").mkdir()
+    assert_user_error(["generate", "a", "-o", tmp_path / "taken.png", "--model", model_dir], "is a folder", capsys,
+                      str(tmp_path / "missing.png"))
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "x.png"
+    code, _, err = run(["generate", "a", "-o", out, "--model", model_dir], capsys)
+    assert code == 2 and err.startswith("error: cannot write") and err.count("\n") == 1, err
+
+
+def test_corrupt_model_index_and_tiny_sources(model_dir, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "model_index.json").write_text("{not json")
+    out = tmp_path / "o.png"
+    assert_user_error(["generate", "a", "-o", out, "--model", broken], "cannot read", capsys, str(out))
+    small = tmp_path / "small.png"
+    Image.new("RGB", (8, 40)).save(small)
+    assert_user_error(["edit", small, "make it red", "-o", out, "--model", model_dir, "--steps", "1"],
+                      "editing needs at least 16 px per side", capsys, str(out))
 
 
 def test_no_default_model_says_how_to_get_one(tmp_path, monkeypatch, capsys):

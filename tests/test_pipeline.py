@@ -110,7 +110,7 @@ def test_model_folder_carries_its_guidance_defaults(minilm_parts, tmp_path, sour
     assert np.array_equal(edit, _np(loaded, prompt="make it red", image=source_image, guidance_scale=1.0,
                                     image_guidance_scale=2.0, generator=seed([0])))
     assert DreamLitePipeline(**minilm_parts).default_guidance == 3.5  # folders without one keep the global default
-    with pytest.raises(DreamLiteError, match="guidance_scale must be a number"):
+    with pytest.raises(DreamLiteError, match="guidance_scale must be a finite number >= 0"):
         DreamLitePipeline(**minilm_parts, guidance_scale=-1)
 
 

@@ -29,6 +29,13 @@ def _check_output(path: str):
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
         raise DreamLiteError(f"output must be an image file (.png, .jpg, .webp), got {path!r}")
+    if os.path.isdir(path):
+        raise DreamLiteError(f"output {path!r} is a folder; name an image file")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):  # checked before sampling: the folders are made only when the image is written
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise DreamLiteError(f"cannot write {path!r}: {parent} is not a writable folder")
 
 
 def _load_pipeline(model: str | None):
@@ -251,7 +258,7 @@ def _quiet_libraries():
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    diffusers_logging.set_verbosity_error()
+    diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)  # its load errors are raised too, and reported once
     diffusers_logging.disable_progress_bar()  # loading bars; the sampling bar stays
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()

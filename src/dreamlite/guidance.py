@@ -37,8 +37,17 @@ def resolve_guidance(recorded: Mapping, guidance: float | None = None,
     `image_guidance_scale` of its pipeline config or export manifest, chosen on validation when it was shipped),
     else the global defaults."""
     g, ig = recorded.get("guidance_scale"), recorded.get("image_guidance_scale")
-    return (float(guidance if guidance is not None else DEFAULT_GUIDANCE if g is None else g),
-            float(image_guidance if image_guidance is not None else DEFAULT_IMAGE_GUIDANCE if ig is None else ig))
+    text = guidance if guidance is not None else DEFAULT_GUIDANCE if g is None else g
+    image = image_guidance if image_guidance is not None else DEFAULT_IMAGE_GUIDANCE if ig is None else ig
+    return check_guidance_scale("guidance_scale", text), check_guidance_scale("image_guidance_scale", image)
+
+
+def check_guidance_scale(name: str, value) -> float:
+    """A guidance scale is a finite number >= 0: NaN would sample a black image, a negative one the opposite
+    of the prompt."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < float("inf"):
+        raise DreamLiteError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 def resolve_max_sigma(recorded: Mapping, max_sigma: float | None = None) -> float:

@@ -11,6 +11,7 @@ generator per image so an image does not depend on what else is in the batch.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 
@@ -40,6 +41,7 @@ from .guidance import (
     DEFAULT_IMAGE_GUIDANCE,
     RECORDED_KEYS,
     carry_noise,
+    check_guidance_scale,
     combine_guidance,
     guidance_branches,
     reads_negatives,
@@ -159,8 +161,8 @@ class DreamLitePipeline(DiffusionPipeline):
             text_encoder=text_encoder, tokenizer=tokenizer, processor=processor, vae=vae, unet=unet, scheduler=scheduler
         )
         for name, value in (("guidance_scale", guidance_scale), ("image_guidance_scale", image_guidance_scale)):
-            if value is not None and not (isinstance(value, (int, float)) and value >= 0):
-                raise DreamLiteError(f"{name} must be a number >= 0, got {value!r}")
+            if value is not None:
+                check_guidance_scale(name, value)
         if guidance_max_sigma is not None:
             resolve_max_sigma({}, guidance_max_sigma)
         if noise_scale is not None:
@@ -184,8 +186,13 @@ class DreamLitePipeline(DiffusionPipeline):
         index_path = os.path.join(path, "model_index.json")
         if not os.path.isfile(index_path):
             raise DreamLiteError(f"not a model folder (no model_index.json): {path}")
-        with open(index_path) as f:
-            index = json.load(f)
+        try:
+            with open(index_path) as f:
+                index = json.load(f)
+        except (OSError, ValueError) as e:
+            raise DreamLiteError(f"cannot read {index_path}: {e}") from None
+        if not isinstance(index, dict):
+            raise DreamLiteError(f"{index_path} is not a JSON object")
         if "mode" not in index and "mode" not in kwargs:
             kwargs["mode"] = "mobile" if index.get("_class_name") == "DreamLiteMobilePipeline" else "base"
         if index.get("text_encoder_name") == "minilm" and _absent(index.get("text_encoder")):
@@ -381,8 +388,11 @@ class DreamLitePipeline(DiffusionPipeline):
             if prompts is not None and len(images) == 1 and len(prompts) > 1:
                 images = images * len(prompts)
         if height is None and width is None and images is not None:
-            multiple = self.vae_scale_factor * 2
+            multiple = math.lcm(16, self.vae_scale_factor * 2)  # what check_size and the U-Net's halving accept
             width, height = (images[0].width // multiple) * multiple, (images[0].height // multiple) * multiple
+            if not (width and height):
+                raise DreamLiteError(f"the source image is {images[0].width}x{images[0].height} px; editing needs at "
+                                     f"least {multiple} px per side")
         height = self.default_resolution if height is None else height
         width = self.default_resolution if width is None else width
         return prompts, images, height, width

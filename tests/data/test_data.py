@@ -63,3 +63,13 @@ def test_t2i_stream_covers_every_prompt_family():
     words = {"one": 1, "two": 2, "three": 3, "four": 4}
     for s in counting:  # the picture holds exactly the number the prompt names
         assert len(s["scene"]["objects"]) == words[s["text"].split()[3]], s["text"]
+
+
+def test_data_cli_rejects_empty_shards_and_fractions_outside_0_1(tmp_path, capsys):
+    from dreamlite.cli import main
+
+    for extra, message in ((["--per-shard", "0"], "--per-shard must be at least 1"),
+                           (["--task", "joint", "--edit-fraction", "5"], "--edit-fraction must be in [0, 1]")):
+        assert main(["data", "shapes", "--out", str(tmp_path / "s"), "--num", "3", "--size", "32", *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

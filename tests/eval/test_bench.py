@@ -4,8 +4,10 @@ import json
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from dreamlite.errors import DreamLiteError
 from dreamlite.eval.bench import bench_edits, bench_prompts
 
 RECORDS = [{"tag": "colors", "prompt": p, "include": [{"class": "circle", "count": 1}]}
@@ -95,3 +97,18 @@ def test_evaluate_records_cost_and_machine_and_rejects_a_runtime_size_mismatch(m
         if name.endswith(".png"):
             assert (tmp_path / "eval" / "geneval" / name).read_bytes() == (tmp_path / "masked" / "geneval" / name).read_bytes()
     assert masked["editeval"]["cases"] + masked["editeval"]["held_out"]["cases"] == edits
+
+
+def test_suite_checks_its_arguments_and_never_leaves_half_a_suite(tmp_path):
+    from dreamlite.eval.suite import build_suite
+
+    with pytest.raises(DreamLiteError, match="multiple of 16"):
+        build_suite(str(tmp_path / "s"), size=0)
+    with pytest.raises(DreamLiteError, match="per_tag must be an integer >= 0"):
+        build_suite(str(tmp_path / "s"), size=32, per_tag=-1)
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    with pytest.raises(DreamLiteError, match="holds no suite"):
+        build_suite(str(tmp_path / "notes"), size=32)
+    assert os.listdir(tmp_path / "notes") == ["keep.txt"]

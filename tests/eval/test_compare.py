@@ -86,3 +86,13 @@ def test_compare_leaves_out_a_benchmark_neither_run_scored(tmp_path):
     assert set(report) == {"ShapeEval images"} and report["ShapeEval images"]["B better"] == 2
     with pytest.raises(DreamLiteError, match="is missing"):
         compare([a], [full])
+
+
+def test_compare_refuses_folders_with_nothing_scored(tmp_path):
+    """Two typos, or two folders that hold no scores, are an error rather than an empty table."""
+    with pytest.raises(DreamLiteError, match="nothing to compare"):
+        compare([str(tmp_path / "typo-a")], [str(tmp_path / "typo-b")])
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    with pytest.raises(DreamLiteError, match="nothing to compare"):
+        compare([str(tmp_path / "x")], [str(tmp_path / "y")])

@@ -2,6 +2,7 @@
 
 import csv
 import itertools
+import re
 
 import pytest
 from safetensors.torch import load_file
@@ -66,6 +67,51 @@ def test_config_typos_are_errors():
         load_config(None, ["optim.lr=fast"])
     with pytest.raises(DreamLiteError, match="unknown stage"):
         load_config(None, ["stage=pretrain"])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("log.every=0", "log.every must be >= 1"),  # was a ZeroDivisionError after the first step
+    ("log.checkpoint_every=0", "log.checkpoint_every must be >= 1"),
+    ("log.keep=-1", "log.keep must be >= 0"),
+    ("optim.betas=5", "optim.betas must be a list of 2 numbers"),
+    ("optim.betas=[0.9, fast]", "must be a number"),
+    ("optim.lr_schedule=bogus", "unknown optim.lr_schedule"),
+    ("optim.mixed_precision=fp17", "optim.mixed_precision must be no, fp16 or bf16"),
+    ("data.edit_fraction=5", "data.edit_fraction must be in [0, 1]"),
+])
+def test_config_values_out_of_range_are_errors(override, message):
+    with pytest.raises(DreamLiteError, match=re.escape(message)):
+        load_config(None, [override])
+
+
+def test_config_file_must_be_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- stage: t2i\n")
+    with pytest.raises(DreamLiteError, match="a config is a mapping"):
+        load_config(str(path))
+
+
+def test_resume_from_an_incomplete_or_foreign_checkpoint_is_an_error(tmp_path):
+    """A folder that only looks like a checkpoint, or one of another stage, fails with one message, not a traceback."""
+    import shutil
+
+    from dreamlite.training.checkpoint import resolve_checkpoint
+
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "state.json").write_text('{"step": 5, "micro_batches": 5, "stage": "t2i"}')
+    with pytest.raises(DreamLiteError, match="missing model.safetensors, optimizer.pt"):
+        resolve_checkpoint(str(tmp_path), str(fake))
+    Trainer(micro("t2i", 3), str(tmp_path / "t2i"), progress=False).train()
+    real = tmp_path / "t2i" / "checkpoints" / "step-00000003"
+    assert sorted(p.name for p in (tmp_path / "t2i" / "checkpoints").iterdir()) == ["step-00000003"]  # no temporaries
+    with pytest.raises(DreamLiteError, match="from a 't2i' stage, not 'edit'"):
+        Trainer(micro("edit", 6), str(tmp_path / "edit"), resume=str(real), progress=False).train()
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(real, corrupt)
+    (corrupt / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DreamLiteError, match="cannot read checkpoint"):
+        Trainer(micro("t2i", 6), str(tmp_path / "again"), resume=str(corrupt), progress=False).train()
 
 
 def test_channel_conditioning_ablation_trains_and_samples(tmp_path):

@@ -18,6 +18,10 @@ def cmd_shapes(args):
         raise DreamLiteError(f"--size must be a positive multiple of 16, got {args.size}")
     if args.task not in TASKS:
         raise DreamLiteError(f"--task must be one of {TASKS}")
+    if args.per_shard < 1:
+        raise DreamLiteError(f"--per-shard must be at least 1, got {args.per_shard}")
+    if not 0 <= args.edit_fraction <= 1:
+        raise DreamLiteError(f"--edit-fraction must be in [0, 1], got {args.edit_fraction}")
     samples = (shapes_sample(args.seed, i, args.task, args.size, args.edit_fraction) for i in range(args.num))
     shards = write_shards(samples, args.out, total=args.num, per_shard=args.per_shard)
     print(json.dumps({"out": args.out, "samples": args.num, "shards": len(shards)}))

@@ -68,6 +68,9 @@ def compare(a_folders: list[str], b_folders: list[str]) -> dict:
         report[label] = {"pairs": len(pairs), "mean A": sum(float(a) for a, _ in pairs) / len(pairs),
                          "mean B": sum(float(b) for _, b in pairs) / len(pairs),
                          "B better": wins, "B worse": losses, "p": sign_test(wins, losses)}
+    if not report:
+        raise DreamLiteError(f"nothing to compare: no scored benchmark (scores.json) in {', '.join((*a_folders, *b_folders))}; "
+                             "are these `dreamlite evaluate --out` folders?")
     return report
 
 

@@ -19,6 +19,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from ..atomic import atomic_dir
+from ..errors import DreamLiteError
 from ..world.captions import GENEVAL_TAGS, dense_prompt, geneval_record, scene_for_record
 from ..world.edits import EDIT_TYPES, sample_edit
 from ..world.render import render
@@ -70,27 +72,39 @@ def build_edits(seed: int, per_type: int, held_out: int, size: int):
 
 def build_suite(out: str, seed: int = 0, size: int = 128, per_tag: int = 10, held_out_per_tag: int = 5,
                 dense: int = 20, per_edit_type: int = 10, held_out_edits: int = 12, truth: bool = False) -> dict:
-    os.makedirs(os.path.join(out, "edits", "images"), exist_ok=True)
-    records = build_records(seed, per_tag, held_out_per_tag)
-    _write_jsonl(os.path.join(out, "geneval.jsonl"), records)
-    dense_items = build_dense(seed, dense, size)
-    _write_jsonl(os.path.join(out, "dense.jsonl"), [r for r, _ in dense_items])
-    cases, held_keys = build_edits(seed, per_edit_type, held_out_edits, size)
-    edits = {k: {"id": f"{k}.png", "prompt": c.instruction, "edit_type": c.edit_type} for k, c in cases.items()}
-    for key, case in cases.items():
-        Image.fromarray(render(case.source)).save(os.path.join(out, "edits", "images", f"{key}.png"))
-    with open(os.path.join(out, "edits", "basic_edit.json"), "w") as f:
-        json.dump(edits, f, indent=1)
-    write_truth(cases, os.path.join(out, "edits", "truth.json"), held_keys)
-    if truth:
-        rng = np.random.default_rng([seed, 4])
-        for i, record in enumerate(records):
-            _write_sample(os.path.join(out, "truth", "geneval"), i, record, render(scene_for_record(rng, record, size)))
-        for i, (record, scene) in enumerate(dense_items):
-            _write_sample(os.path.join(out, "truth", "dense"), i, record, render(scene))
-        os.makedirs(os.path.join(out, "truth", "edits"), exist_ok=True)
+    """Write a ready suite into `out`: built beside it and renamed into place, so a failed or killed build leaves
+    no folder that looks like a suite (`dreamlite evaluate` reuses any folder with a geneval.jsonl)."""
+    from ..pipeline import check_size  # a suite's images must be a size the models sample at
+
+    check_size(size, size)
+    for name, count in (("per_tag", per_tag), ("held_out_per_tag", held_out_per_tag), ("dense", dense),
+                        ("per_edit_type", per_edit_type), ("held_out_edits", held_out_edits)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise DreamLiteError(f"{name} must be an integer >= 0, got {count!r}")
+    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(os.path.join(out, "geneval.jsonl")):
+        raise DreamLiteError(f"{out} is not empty and holds no suite; give a new folder")
+    with atomic_dir(out) as folder:
+        os.makedirs(os.path.join(folder, "edits", "images"), exist_ok=True)
+        records = build_records(seed, per_tag, held_out_per_tag)
+        _write_jsonl(os.path.join(folder, "geneval.jsonl"), records)
+        dense_items = build_dense(seed, dense, size)
+        _write_jsonl(os.path.join(folder, "dense.jsonl"), [r for r, _ in dense_items])
+        cases, held_keys = build_edits(seed, per_edit_type, held_out_edits, size)
+        edits = {k: {"id": f"{k}.png", "prompt": c.instruction, "edit_type": c.edit_type} for k, c in cases.items()}
         for key, case in cases.items():
-            Image.fromarray(render(case.target)).save(os.path.join(out, "truth", "edits", f"{key}.png"))
+            Image.fromarray(render(case.source)).save(os.path.join(folder, "edits", "images", f"{key}.png"))
+        with open(os.path.join(folder, "edits", "basic_edit.json"), "w") as f:
+            json.dump(edits, f, indent=1)
+        write_truth(cases, os.path.join(folder, "edits", "truth.json"), held_keys)
+        if truth:
+            rng = np.random.default_rng([seed, 4])
+            for i, record in enumerate(records):
+                _write_sample(os.path.join(folder, "truth", "geneval"), i, record, render(scene_for_record(rng, record, size)))
+            for i, (record, scene) in enumerate(dense_items):
+                _write_sample(os.path.join(folder, "truth", "dense"), i, record, render(scene))
+            os.makedirs(os.path.join(folder, "truth", "edits"), exist_ok=True)
+            for key, case in cases.items():
+                Image.fromarray(render(case.target)).save(os.path.join(folder, "truth", "edits", f"{key}.png"))
     return {"geneval": len(records), "dense": len(dense_items), "edits": len(cases), "held_out_edits": len(held_keys)}
 
 

@@ -211,7 +211,7 @@ def load_minilm(path: str | None = None):
     from transformers import AutoModel, AutoTokenizer
 
     path = path or minilm_path()
-    return AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    return AutoModel.from_pretrained(path, use_safetensors=True).eval(), AutoTokenizer.from_pretrained(path)
 
 
 def make_qwen3vl_processor(tokenizer, image_processor=None):
@@ -236,7 +236,7 @@ def load_qwen3vl(path: str, torch_dtype=torch.float32):
 
     if not os.path.isdir(path):
         raise DreamLiteError(f"Qwen3-VL folder not found: {path}")
-    model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch_dtype).eval()
+    model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch_dtype, use_safetensors=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)
     return model, tokenizer, make_qwen3vl_processor(tokenizer)
 

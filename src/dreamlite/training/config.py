@@ -162,9 +162,21 @@ class TrainConfig:
                                  "spatial conditioning (edits need the in-context canvas)")
         if self.data.num_workers > 1 and self.log.checkpoint_every % self.data.num_workers:
             raise DreamLiteError("log.checkpoint_every must be a multiple of data.num_workers (exact resume)")
-        for name in ("steps", "batch_size", "grad_accum"):
-            if getattr(self.optim, name) < 1:
-                raise DreamLiteError(f"optim.{name} must be >= 1")
+        for section, names in (("optim", ("steps", "batch_size", "grad_accum")), ("log", ("every", "checkpoint_every"))):
+            for name in names:
+                if getattr(getattr(self, section), name) < 1:
+                    raise DreamLiteError(f"{section}.{name} must be >= 1")
+        if self.log.keep < 0:
+            raise DreamLiteError(f"log.keep must be >= 0, got {self.log.keep}")
+        if not 0 <= self.data.edit_fraction <= 1:
+            raise DreamLiteError(f"data.edit_fraction must be in [0, 1], got {self.data.edit_fraction}")
+        from diffusers.optimization import SchedulerType
+
+        schedules = tuple(s.value for s in SchedulerType)
+        if self.optim.lr_schedule not in schedules:
+            raise DreamLiteError(f"unknown optim.lr_schedule {self.optim.lr_schedule!r}; expected one of {schedules}")
+        if self.optim.mixed_precision not in ("no", "fp16", "bf16"):
+            raise DreamLiteError(f"optim.mixed_precision must be no, fp16 or bf16, got {self.optim.mixed_precision!r}")
         if self.objective.keep_weight < 0:
             raise DreamLiteError(f"objective.keep_weight must be >= 0, got {self.objective.keep_weight}")
         for name in ("latent_noise", "l1_weight"):
@@ -212,7 +224,9 @@ def _build(cls, values: dict, where: str):
         if dataclasses.is_dataclass(default):
             kwargs[key] = _build(type(default), value, f"{where}{key}.")
         elif isinstance(default, tuple) or key == "betas":
-            kwargs[key] = tuple(value)
+            if not isinstance(value, (list, tuple)) or len(value) != len(fields[key].default):
+                raise DreamLiteError(f"{where + key} must be a list of {len(fields[key].default)} numbers, got {value!r}")
+            kwargs[key] = tuple(_coerce(v, d, where + key) for v, d in zip(value, fields[key].default))
         else:
             kwargs[key] = _coerce(value, fields[key].default, where + key)
     return cls(**kwargs)
@@ -255,6 +269,8 @@ def load_config(path: str | None = None, overrides: list[str] | None = None, bas
                 loaded = yaml.safe_load(f) or {}
             except yaml.YAMLError as e:
                 raise DreamLiteError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(loaded, dict):
+            raise DreamLiteError(f"{path}: a config is a mapping of sections, got {type(loaded).__name__}")
         tree = _merge(tree, loaded)
     for item in overrides or []:
         if "=" not in item:

@@ -283,15 +283,20 @@ class Trainer:
 
     def _restore(self, path: str):
         tensors, optim_state, state = load_checkpoint(path)
-        self.model.load_state_dict(tensors["model"])
-        if self.ema is not None and "ema" in tensors:
-            self.ema.load_state_dict(tensors["ema"])
-        self.optimizer.load_state_dict(optim_state["optimizer"])
-        self.lr_scheduler.load_state_dict(optim_state["lr_scheduler"])
-        self.generator.set_state(tensors["rng"]["generator"])
-        torch.set_rng_state(tensors["rng"]["torch"])
-        self.step, self.micro_batches = state["step"], state["micro_batches"]
-        self._load_stage_state(tensors, optim_state)
+        if state.get("stage", self.cfg.stage) != self.cfg.stage:
+            raise DreamLiteError(f"checkpoint {path} is from a {state['stage']!r} stage, not {self.cfg.stage!r}")
+        try:
+            self.model.load_state_dict(tensors["model"])
+            if self.ema is not None and "ema" in tensors:
+                self.ema.load_state_dict(tensors["ema"])
+            self.optimizer.load_state_dict(optim_state["optimizer"])
+            self.lr_scheduler.load_state_dict(optim_state["lr_scheduler"])
+            self.generator.set_state(tensors["rng"]["generator"])
+            torch.set_rng_state(tensors["rng"]["torch"])
+            self.step, self.micro_batches = state["step"], state["micro_batches"]
+            self._load_stage_state(tensors, optim_state)
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise DreamLiteError(f"checkpoint {path} does not fit this run: {str(e).splitlines()[0]}") from e
 
     def _normalisation_images(self, count: int = 256) -> torch.Tensor:
         """The first `count` images of the stage's data stream, for the latent statistics."""
