@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dreamlite.atomic import atomic_dir, atomic_path, write_text_atomic
+from dreamlite.atomic import atomic_dir, atomic_path, check_replaceable, write_text_atomic
+from dreamlite.errors import DreamLiteError
 from dreamlite.image_io import save_image_atomic
 
 
@@ -58,3 +59,21 @@ def test_folder_is_replaced_whole_or_not_at_all(tmp_path):
     with atomic_dir(target) as tmp:
         Path(tmp, "c.txt").write_text("second")
     assert os.listdir(target) == ["c.txt"] and os.listdir(tmp_path) == ["suite"]
+
+
+def test_a_users_files_are_never_replaced(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("mine")
+    with pytest.raises(DreamLiteError, match="is a file"):
+        with atomic_dir(tmp_path / "notes.txt"):
+            pass
+    with pytest.raises(DreamLiteError, match="is a folder"):
+        with atomic_path(tmp_path / "mine"):
+            pass
+    with pytest.raises(DreamLiteError, match="has no marker.json"):
+        check_replaceable(tmp_path / "mine", "marker.json")
+    check_replaceable(tmp_path / "new", "marker.json")  # absent, empty or an earlier build: fine
+    (tmp_path / "mine" / "marker.json").write_text("{}")
+    check_replaceable(tmp_path / "mine", "marker.json")
+    assert (tmp_path / "notes.txt").read_text() == "mine" and sorted(os.listdir(tmp_path)) == ["mine", "notes.txt"]

@@ -29,8 +29,13 @@ def _check_output(path: str):
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
         raise DreamLiteError(f"output must be an image file (.png, .jpg, .webp), got {path!r}")
+    _check_writable(path)
+
+
+def _check_writable(path: str):
+    """Checked before any model loads or samples: the path is no folder, and its folder exists or can be made."""
     if os.path.isdir(path):
-        raise DreamLiteError(f"output {path!r} is a folder; name an image file")
+        raise DreamLiteError(f"output {path!r} is a folder; name a file")
     parent = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(parent):  # checked before sampling: the folders are made only when the image is written
         parent = os.path.dirname(parent)
@@ -133,6 +138,7 @@ def cmd_encode(args):
         raise DreamLiteError(f"output must be a .safetensors file, got {args.output!r}")
     if not args.prompt.strip():
         raise DreamLiteError("the prompt is empty")
+    _check_writable(args.output)
     image = load_image(args.image) if args.image else None
     pipe = _load_pipeline(args.model)
     if pipe.text_encoder is None:

@@ -165,3 +165,18 @@ def test_model_picker_lists_shipped_and_local_folders(model_dir, tmp_path):
     assert choices == [*shipped_models(), str(model_dir), str(tmp_path / "runs" / "mine")]
     with pytest.raises(DreamLiteError, match="models folder not found"):
         find_models(None, [str(tmp_path / "nowhere")])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "abc", 2.5, None])
+def test_form_numbers_must_be_whole(value):
+    """NaN steps or a text seed from a raw API call is the user's mistake: one message, not a server error."""
+    from dreamlite.app.engine import check_app_size, pick_seed, whole_number
+    from dreamlite.errors import DreamLiteError
+
+    with pytest.raises(DreamLiteError, match="must be a whole number"):
+        whole_number(value, "number of steps")
+    with pytest.raises(DreamLiteError, match="seed must be a whole number"):
+        pick_seed(value, False) if value is not None else pick_seed("x", False)
+    with pytest.raises(DreamLiteError, match="height in pixels must be a whole number"):
+        check_app_size(value, 64, 512)
+    assert whole_number(3.0, "seed") == 3 and check_app_size(64.0, 32, 512) == (64, 32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -54,6 +55,17 @@ def test_export_rejects_unsupported_combinations(capsys, model_dir, tmp_path):
     assert main(["export", "onnx", "--model", str(model_dir), "--out", str(tmp_path), "--height", "30"]) == 2
     assert "multiple of 16" in capsys.readouterr().err
     assert not (tmp_path / "deploy.json").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    for argv in (["export", "onnx", "--model", str(model_dir), "--out", str(mine)],
+                 ["quantize", "--model", str(model_dir), "--out", str(mine)],
+                 ["export", "onnx", "--model", str(model_dir), "--out", str(tmp_path / "x"), "--quantize", "int8",
+                  "--calibration-samples", "0"]):
+        assert main(argv) == 2  # refused before any model loads: the user's folder is never deleted
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert os.listdir(mine) == ["keep.txt"] and not (tmp_path / "x").exists()
 
 
 def test_speed_quick_smoke(capsys):

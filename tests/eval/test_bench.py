@@ -64,6 +64,10 @@ def test_evaluate_records_cost_and_machine_and_rejects_a_runtime_size_mismatch(m
 
     suite = tmp_path / "suite"
     build_suite(str(suite), size=32, per_tag=1, held_out_per_tag=1, dense=2, per_edit_type=1, held_out_edits=1)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["evaluate", "--model", str(model_dir), "--suite", str(tmp_path / "notes.txt"), "--size", "32",
+                 "--out", str(tmp_path / "bad")]) == 2  # a file given as the suite is never replaced by one
+    assert "is a file" in capsys.readouterr().err and (tmp_path / "notes.txt").read_text() == "mine"
     prompts = sum(1 for f in ("geneval.jsonl", "dense.jsonl") for _ in open(suite / f))
     edits = len(json.loads((suite / "edits" / "basic_edit.json").read_text()))
     args = ["evaluate", "--model", str(model_dir), "--suite", str(suite), "--size", "32", "--steps", "2",
@@ -71,7 +75,10 @@ def test_evaluate_records_cost_and_machine_and_rejects_a_runtime_size_mismatch(m
     assert main([*args, "--out", str(tmp_path / "bad"), "--runtime", "onnx"]) == 2  # exports have static shapes
     assert "drop --size" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     for bad, message in ((["--steps", "0"], "sampling steps"), (["--size", "30"], "multiple of 16"),
-                         (["--noise-scale", "5"], "noise_scale must be a number in")):
+                         (["--noise-scale", "5"], "noise_scale must be a number in"),
+                         (["--images-per-prompt", "0"], "--images-per-prompt must be at least 1"),
+                         (["--batch-size", "0"], "--batch-size must be at least 1"),
+                         (["--guidance", "nan"], "--guidance must be a finite number")):
         assert main([*args, *bad, "--out", str(tmp_path / "bad")]) == 2  # checked before the suite or output is made
         assert message in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert main([*args, "--out", str(tmp_path / "eval")]) == 0
@@ -109,6 +116,21 @@ def test_suite_checks_its_arguments_and_never_leaves_half_a_suite(tmp_path):
     assert os.listdir(tmp_path) == []
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
-    with pytest.raises(DreamLiteError, match="holds no suite"):
+    with pytest.raises(DreamLiteError, match="is not empty and has no geneval.jsonl"):
         build_suite(str(tmp_path / "notes"), size=32)
     assert os.listdir(tmp_path / "notes") == ["keep.txt"]
+
+
+def test_score_refuses_an_empty_folder_and_reports_a_malformed_record(tmp_path, capsys):
+    from dreamlite.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["score", "geneval", str(tmp_path / "empty")]) == 2
+    assert "nothing to score" in capsys.readouterr().err and os.listdir(tmp_path / "empty") == []
+    sample = tmp_path / "bad" / "00000"
+    (sample / "samples").mkdir(parents=True)
+    (sample / "metadata.jsonl").write_text(json.dumps({"prompt": "a circle", "include": [{"class": "circle"}]}) + "\n")
+    Image.new("RGB", (32, 32), (255, 255, 255)).save(sample / "samples" / "0000.png")
+    assert main(["score", "geneval", str(tmp_path / "bad")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["problems"]["count"] == 1 and "bad record (KeyError" in summary["problems"]["first"][0]

@@ -36,6 +36,10 @@ def test_bad_recipes_fail_before_training(tmp_path):
     with pytest.raises(DreamLiteError, match="reward"):
         plan("refl", "tiny", str(tmp_path), [], init=str(tmp_path))
     assert main(["train", "--recipe", "tpj", "--config", "x.yaml"]) == 2
+    (tmp_path / "vae-only" / "vae").mkdir(parents=True)
+    for init in (tmp_path / "nosuch", tmp_path / "vae-only"):  # was: a traceback, or a random U-Net trained silently
+        assert main(["train", "--recipe", "sft", "--init", str(init), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
 
 
 def test_recipe_runs_resumes_and_skips_finished_stages(tmp_path, capsys):

@@ -105,6 +105,8 @@ def test_train_reward_command_writes_a_loadable_reward_and_rejects_bad_input(tmp
     args = ["train-reward", "--task", "edit", "--size", "32", "--eval-pairs", "16", "--no-progress"]
     assert main([*args, "--out", str(out / "bad"), "--batch-size", "6", "--steps", "2"]) == 2
     assert "multiple of 4" in capsys.readouterr().err and not (out / "bad").exists()
+    assert main([*args[:-3], "--eval-pairs", "0", "--out", str(out / "bad"), "--batch-size", "8", "--steps", "1"]) == 2
+    assert "eval_pairs >= 1" in capsys.readouterr().err and not (out / "bad").exists()  # was: NaN in the metrics
     assert main([*args, "--out", str(out), "--batch-size", "8", "--steps", "3"]) == 0
     metrics = json.loads((out / "reward_metrics.json").read_text())
     assert metrics["steps"] == 3 and metrics["seconds"] > 0 and metrics["held_out_accuracy"]["pairs"] == 16

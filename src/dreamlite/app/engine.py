@@ -60,27 +60,37 @@ def find_models(model: str | None = None, models_dirs: Sequence[str] = ()) -> li
     return choices
 
 
+def whole_number(value, what: str) -> int:
+    """A form field that must be a whole number (sizes, seeds, steps, image counts): NaN, text and fractions are
+    the user's mistake, not the server's."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DreamLiteError(f"the {what} must be a whole number, got {value!r}") from None
+    if not number.is_integer():  # also NaN and infinity
+        raise DreamLiteError(f"the {what} must be a whole number, got {value!r}")
+    return int(number)
+
+
 def check_app_size(height, width, max_side: int):
     """The pipeline's size rules plus the app's own (lower) ceiling, with messages a form user understands."""
     from ..pipeline import check_size
 
+    height, width = whole_number(height, "height in pixels"), whole_number(width, "width in pixels")
     for name, side in (("height", height), ("width", width)):
-        if side is None or (isinstance(side, float) and not side.is_integer()):
-            raise DreamLiteError(f"{name} must be a whole number of pixels, got {side}")
-        if int(side) > max_side:
-            raise DreamLiteError(f"{name} {int(side)} is too large: the app allows at most {max_side} px a side")
-    check_size(int(height), int(width))
-    return int(height), int(width)
+        if side > max_side:
+            raise DreamLiteError(f"{name} {side} is too large: the app allows at most {max_side} px a side")
+    check_size(height, width)
+    return height, width
 
 
 def pick_seed(seed, randomize: bool) -> int:
     if randomize or seed is None:
         return random.randrange(2**31)
-    if isinstance(seed, float) and not seed.is_integer():
-        raise DreamLiteError(f"the seed must be a whole number, got {seed}")
-    if not 0 <= int(seed) < 2**63:
-        raise DreamLiteError(f"the seed must be between 0 and 2^63-1, got {int(seed)}")
-    return int(seed)
+    seed = whole_number(seed, "seed")
+    if not 0 <= seed < 2**63:
+        raise DreamLiteError(f"the seed must be between 0 and 2^63-1, got {seed}")
+    return seed
 
 
 def _check_prompt(prompt, what: str = "prompt") -> str:
@@ -186,9 +196,9 @@ class Engine:
         from ..pipeline import generators_from_seeds
 
         prompt = _check_prompt(prompt)
-        if num_images is None or not 1 <= int(num_images) <= MAX_IMAGES:
+        num_images = whole_number(num_images, "number of images")
+        if not 1 <= num_images <= MAX_IMAGES:
             raise DreamLiteError(f"number of images must be between 1 and {MAX_IMAGES}, got {num_images}")
-        num_images = int(num_images)
         seed = pick_seed(seed, randomize_seed)
         with self.lock:
             pipe = self.pipeline(model)
@@ -244,7 +254,7 @@ def fit_source(image: Image.Image, max_side: int) -> Image.Image:
 
 def _steps(steps, pipe) -> int:
     """The UI's 0 (or nothing) means the model's default; a web request is capped at 200 steps."""
-    steps = resolve_steps(pipe.config.mode, None if steps in (None, 0) else int(steps))
+    steps = resolve_steps(pipe.config.mode, None if steps in (None, 0) else whole_number(steps, "number of steps"))
     if steps > 200:
         raise DreamLiteError(f"steps must be between 1 and 200, got {steps}")
     return steps

@@ -11,10 +11,11 @@ import argparse
 
 def cmd_export(args):
     from ..pipeline import DreamLitePipeline
-    from .export import check_combination, export_pipeline
+    from .export import check_export, export_pipeline
 
     quantize = None if args.quantize in (None, "none") else args.quantize
-    check_combination(args.runtime, quantize)  # before the (slow) model load
+    check_export(args.runtime, quantize, args.out, args.height, args.width, args.text_len,
+                 args.calibration_samples)  # before the (slow) model load
     pipe = DreamLitePipeline.from_pretrained(args.model)
     export_pipeline(pipe, args.runtime, args.out, quantize=quantize, height=args.height, width=args.width,
                     text_len=args.text_len, calibration_samples=args.calibration_samples)

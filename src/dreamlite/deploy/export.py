@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..atomic import write_text_atomic
+from ..atomic import atomic_dir, check_replaceable, write_text_atomic
 from ..errors import DreamLiteError
 from .graph import GRAPH_INPUTS, GRAPH_OUTPUTS, example_inputs, graph_modules, use_explicit_attention
 
@@ -222,23 +222,37 @@ def load_graph(runtime: str, path: str):
 
 
 # ------------------------------------------------------------------------------------------- export
+def check_export(runtime: str, quantize: str | None, out: str, height: int | None = None, width: int | None = None,
+                 text_len: int = 64, calibration_samples: int = 8):
+    """What an export asks for, checked before any model is loaded or graph traced (None: the model's size)."""
+    from ..pipeline import check_size
+
+    check_size(16 if height is None else height, 16 if width is None else width)  # 16: any valid side
+    if text_len < 1:
+        raise DreamLiteError(f"--text-len must be positive, got {text_len}")
+    if quantize == "int8" and calibration_samples < 1:
+        raise DreamLiteError(f"an int8 export calibrates on at least 1 sample, got {calibration_samples}")
+    check_replaceable(out, MANIFEST)
+    check_combination(runtime, quantize)  # last: it imports the runtime's library
+
+
 def export_pipeline(pipe, runtime: str, out: str, quantize: str | None = None, height: int | None = None,
                     width: int | None = None, text_len: int = 64, calibration_samples: int = 8,
                     expand_kv: bool | None = None, log=print) -> dict:
-    """Export `pipe`'s U-Net, VAE encoder and decoder for `runtime`; returns the manifest (with parity)."""
-    check_combination(runtime, quantize)
-    from ..pipeline import check_size
-
+    """Export `pipe`'s U-Net, VAE encoder and decoder for `runtime` into the folder `out` (new, empty, or an
+    earlier export, which is replaced only once this one has passed parity); returns the manifest."""
     height = pipe.default_resolution if height is None else height
     width = pipe.default_resolution if width is None else width
-    check_size(height, width)
-    if text_len < 1:
-        raise DreamLiteError(f"--text-len must be positive, got {text_len}")
-    os.makedirs(out, exist_ok=True)
-    manifest_path = os.path.join(out, MANIFEST)
-    if os.path.exists(manifest_path):
-        os.remove(manifest_path)  # an interrupted or failed re-export must not look valid
+    check_export(runtime, quantize, out, height, width, text_len, calibration_samples)
+    with atomic_dir(out) as folder:  # a failed or killed export leaves the previous one, and no temporary graphs
+        manifest = _export_into(pipe, runtime, folder, quantize, height, width, text_len, calibration_samples,
+                                expand_kv, log)
+    return manifest
 
+
+def _export_into(pipe, runtime, out, quantize, height, width, text_len, calibration_samples, expand_kv, log) -> dict:
+    """The export itself, into a fresh folder: graphs, parity against PyTorch, then the manifest."""
+    manifest_path = os.path.join(out, MANIFEST)
     unet = copy.deepcopy(pipe.unet).float().eval()
     vae = copy.deepcopy(pipe.vae).float().eval()
     reference = graph_modules(copy.deepcopy(unet), vae)  # diffusers' own attention: the reference

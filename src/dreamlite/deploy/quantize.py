@@ -16,12 +16,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_dir, check_replaceable
 from ..errors import DreamLiteError
 
 if TYPE_CHECKING:
@@ -142,6 +142,7 @@ def quantize_model(model: str | os.PathLike | DreamLitePipeline, out: str, calib
         raise DreamLiteError(f"unknown text encoder scheme {text_encoder!r}; choose auto, none, int4 or int8")
     if size is not None:
         check_size(size, size)
+    check_replaceable(out, QUANT_INFO)
     if isinstance(model, DreamLitePipeline):  # copy what is quantised in place
         copied = {"unet": copy.deepcopy(model.unet)}
         if text_encoder != "none" and model.text_encoder is not None:
@@ -154,21 +155,21 @@ def quantize_model(model: str | os.PathLike | DreamLitePipeline, out: str, calib
     batches = [b["unet"] for b in calibration_batches(pipe, calibration_samples, size, size, text_len)]
     float_unet = copy.deepcopy(pipe.unet)
     layers = quantize_unet_w8a8(pipe.unet, batches)
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    # diffusers writes the folder layout (model_index, configs); the int8 file then replaces the float weights.
-    DreamLitePipeline(vae=pipe.vae, unet=float_unet, scheduler=pipe.scheduler, mode=pipe.config.mode,
-                      text_encoder_name=pipe.config.text_encoder_name, **pipe.sampling_defaults).save_pretrained(out)
-    os.remove(os.path.join(out, "unet", "diffusion_pytorch_model.safetensors"))
-    tensors, metadata = flatten_tensor_state_dict(pipe.unet.state_dict())
-    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, "unet", QUANT_FILE), metadata=metadata)
-    info = {"unet": {"scheme": "w8a8-static", "library": "torchao", "layers": layers,
-                     "calibration_samples": calibration_samples, "resolution": size}}
-    log(f"quantised {layers} Linear layers of the U-Net (W8A8, static activation scales)")
-    if text_encoder != "none" and pipe.text_encoder is not None:
-        info["text_encoder"] = _quantize_pipeline_text_encoder(pipe, text_encoder, out, log)
-    with open(os.path.join(out, QUANT_INFO), "w") as f:
-        json.dump(info, f, indent=2)
+    with atomic_dir(out) as folder:  # a failed or killed run leaves the previous folder, never half of a new one
+        # diffusers writes the folder layout (model_index, configs); the int8 file then replaces the float weights.
+        DreamLitePipeline(vae=pipe.vae, unet=float_unet, scheduler=pipe.scheduler, mode=pipe.config.mode,
+                          text_encoder_name=pipe.config.text_encoder_name, **pipe.sampling_defaults).save_pretrained(folder)
+        os.remove(os.path.join(folder, "unet", "diffusion_pytorch_model.safetensors"))
+        tensors, metadata = flatten_tensor_state_dict(pipe.unet.state_dict())
+        save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(folder, "unet", QUANT_FILE),
+                  metadata=metadata)
+        info = {"unet": {"scheme": "w8a8-static", "library": "torchao", "layers": layers,
+                         "calibration_samples": calibration_samples, "resolution": size}}
+        log(f"quantised {layers} Linear layers of the U-Net (W8A8, static activation scales)")
+        if text_encoder != "none" and pipe.text_encoder is not None:
+            info["text_encoder"] = _quantize_pipeline_text_encoder(pipe, text_encoder, folder, log)
+        with open(os.path.join(folder, QUANT_INFO), "w") as f:
+            json.dump(info, f, indent=2)
     log(f"-> {out}")
     return out
 

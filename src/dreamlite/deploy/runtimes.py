@@ -71,9 +71,9 @@ def runtime_pipeline(pipe, runtime: str, folder: str | None = None, height: int 
     if folder is None:
         raise DreamLiteError("give a folder for the quantised model or the exported graphs")
     if runtime == "w8a8":
-        from .quantize import load_quantized, quantize_model
+        from .quantize import QUANT_INFO, load_quantized, quantize_model
 
-        if not os.path.isfile(os.path.join(folder, "model_index.json")):
+        if not os.path.isfile(os.path.join(folder, QUANT_INFO)):  # written last: a complete quantised folder
             quantize_model(pipe, folder, text_encoder="none")
         return load_quantized(folder)
     if not os.path.isfile(os.path.join(folder, "deploy.json")):

@@ -21,11 +21,17 @@ def _pipe(args):
 
 def _sampling(args) -> dict:
     """Pipeline keyword arguments from the CLI flags, checked before any suite or output folder is written."""
-    from ..guidance import check_steps, resolve_noise_scale
+    from ..guidance import check_guidance_scale, check_steps, resolve_noise_scale
     from ..pipeline import check_size
 
     if args.steps is not None:
         check_steps(args.steps)
+    for flag in ("batch_size", "images_per_prompt"):
+        if getattr(args, flag, 1) < 1:
+            raise DreamLiteError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    for flag in ("guidance", "image_guidance"):
+        if getattr(args, flag, None) is not None:
+            check_guidance_scale(f"--{flag.replace('_', '-')}", getattr(args, flag))
     if args.size is not None:
         check_size(args.size, args.size)
     if args.noise_scale is not None:
@@ -92,6 +98,8 @@ def _score(kind: str, out: str, report_dir: str | None, **kw) -> dict:
 
         def source_of(row):
             return os.path.join(kw["images"], edits[row["key"]]["id"])
+    if not result["rows"] and not result["summary"]["problems"]["count"]:
+        raise DreamLiteError(f"nothing to score in {out}: no {kind} outputs")
     result["summary"]["seconds"] = round(time.time() - start, 2)
     result["summary"]["report"] = write_report(result, report_dir or out, title, source_of)
     return result["summary"]

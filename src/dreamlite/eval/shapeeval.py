@@ -101,10 +101,15 @@ def score_geneval(out: str) -> dict:
                 problems.add(f"{path}: {e}")
                 continue
             _, detections = detect(image)
-            correct, reasons = evaluate_record(record, detections)
-            rows.append({"path": path, "prompt": record["prompt"], "tag": record.get("tag", "untagged"),
+            try:
+                correct, reasons = evaluate_record(record, detections)
+                failures = failure_kinds(record, detections, correct)
+            except (ValueError, KeyError, TypeError) as e:  # a malformed clause, as DenseEval reports one
+                problems.add(f"{path}: bad record ({type(e).__name__}: {e})")
+                continue
+            rows.append({"path": path, "prompt": record.get("prompt", ""), "tag": record.get("tag", "untagged"),
                          "held_out": bool(record.get("held_out")), "correct": correct, "reasons": reasons,
-                         "failures": failure_kinds(record, detections, correct)})
+                         "failures": failures})
     return summarize(rows, problems)
 
 

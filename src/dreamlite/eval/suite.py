@@ -19,7 +19,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from ..atomic import atomic_dir
+from ..atomic import atomic_dir, check_replaceable
 from ..errors import DreamLiteError
 from ..world.captions import GENEVAL_TAGS, dense_prompt, geneval_record, scene_for_record
 from ..world.edits import EDIT_TYPES, sample_edit
@@ -81,8 +81,7 @@ def build_suite(out: str, seed: int = 0, size: int = 128, per_tag: int = 10, hel
                         ("per_edit_type", per_edit_type), ("held_out_edits", held_out_edits)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise DreamLiteError(f"{name} must be an integer >= 0, got {count!r}")
-    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(os.path.join(out, "geneval.jsonl")):
-        raise DreamLiteError(f"{out} is not empty and holds no suite; give a new folder")
+    check_replaceable(out, "geneval.jsonl")
     with atomic_dir(out) as folder:
         os.makedirs(os.path.join(folder, "edits", "images"), exist_ok=True)
         records = build_records(seed, per_tag, held_out_per_tag)

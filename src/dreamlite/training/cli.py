@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..errors import DreamLiteError
 
@@ -14,6 +15,7 @@ def cmd_train(args):
         raise DreamLiteError(f"give --recipe ({' | '.join(RECIPES)}) or --config FILE, not both or neither")
     if args.resume not in (None, "latest") and args.recipe:
         raise DreamLiteError("a recipe resumes with --resume latest (each stage from its newest checkpoint)")
+    args.init, args.vae = _model_folder("--init", args.init), _model_folder("--vae", args.vae)
     if args.recipe:
         model = run_recipe(args.recipe, args.preset, args.out, args.overrides, args.resume, vae=args.vae,
                            progress=not args.no_progress, init=args.init)
@@ -25,6 +27,20 @@ def cmd_train(args):
         model = build_trainer(load_config(args.config, overrides), args.out, resume=args.resume,
                               progress=not args.no_progress).train()
     print(model)
+
+
+def _model_folder(flag: str, value: str | None) -> str | None:
+    """A model folder or shipped name given to start from, checked before any stage runs."""
+    if value is None:
+        return None
+    from ..models.registry import resolve_model
+
+    folder = resolve_model(value)
+    wanted = "unet" if flag == "--init" else "vae"
+    if not (os.path.isdir(os.path.join(folder, wanted)) or (flag == "--vae" and os.path.isfile(
+            os.path.join(folder, "config.json")))):
+        raise DreamLiteError(f"{flag} {value}: no {wanted}/ folder in {folder}")
+    return folder
 
 
 def cmd_train_reward(args):

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
+from ..atomic import atomic_dir, check_replaceable
 from ..errors import DreamLiteError
 from ..world.captions import GENEVAL_TAGS, geneval_record, scene_for_record, training_caption
 from ..world.edits import EDIT_TYPES, apply_edit, sample_edit
@@ -373,8 +374,9 @@ def train_shapes_reward(task: str, out_dir: str, steps: int = 2000, size: int = 
 
     if task not in TASKS:
         raise DreamLiteError(f"unknown reward task {task!r}; expected one of {TASKS}")
-    if steps < 1 or batch_size < 2:
-        raise DreamLiteError("reward training needs steps >= 1 and batch_size >= 2")
+    if steps < 1 or batch_size < 2 or eval_pairs < 1:
+        raise DreamLiteError("reward training needs steps >= 1, batch_size >= 2 and eval_pairs >= 1")
+    check_replaceable(out_dir, METRICS_FILE)  # before training: the folder must be new, empty or a reward's
     torch.manual_seed(seed)
     reward = ShapesReward(ShapesRewardNet(task=task, image_size=size, channels=tuple(channels)), encoder)
     stats = reward.encoder([p["prompt"] for p in reward_pairs(task, seed + 7, 0, 256, size, 1, kinds)])
@@ -417,9 +419,10 @@ def train_shapes_reward(task: str, out_dir: str, steps: int = 2000, size: int = 
                "seconds": round(time.time() - start, 1), "first_loss": float(np.mean(losses[: max(1, steps // 10)])),
                "last_loss": float(np.mean(losses[-max(1, steps // 10):])),
                "held_out_accuracy": ranking_accuracy(reward, held_out)}
-    reward.net.save_pretrained(out_dir, safe_serialization=True)
-    with open(os.path.join(out_dir, METRICS_FILE), "w") as f:
-        json.dump(metrics, f, indent=2)
+    with atomic_dir(out_dir) as folder:
+        reward.net.save_pretrained(folder, safe_serialization=True)
+        with open(os.path.join(folder, METRICS_FILE), "w") as f:
+            json.dump(metrics, f, indent=2)
     return metrics
 
 

@@ -69,14 +69,24 @@ def build_dataset(cfg: TrainConfig, start: int):
 def _load_vae(cfg: TrainConfig) -> AutoencoderTiny:
     for folder in (cfg.vae, cfg.init):
         if folder:
-            return load_vae(folder)
+            return _loaded(load_vae, folder)
     return build_vae(cfg.preset, **cfg.vae_overrides)
+
+
+def _loaded(load, folder: str):
+    """A model a stage starts from; a missing or unreadable one is one line, not a traceback."""
+    try:
+        return load(folder)
+    except (OSError, ValueError, RuntimeError) as e:
+        raise DreamLiteError(f"cannot load {folder}: {str(e).splitlines()[0]}") from e
 
 
 def _load_unet(cfg: TrainConfig, latent_channels: int) -> DreamLiteUNetModel:
     """The previous stage's U-Net, or a new one whose channels follow the VAE's latents (unless overridden)."""
-    if cfg.init and os.path.isdir(os.path.join(cfg.init, "unet")):
-        unet = load_unet(os.path.join(cfg.init, "unet"))
+    if cfg.init:
+        if not os.path.isdir(os.path.join(cfg.init, "unet")):
+            raise DreamLiteError(f"init {cfg.init} has no unet/ folder: give a model folder of an earlier stage")
+        unet = _loaded(load_unet, os.path.join(cfg.init, "unet"))
     else:
         channels = {"in_channels": latent_channels, "out_channels": latent_channels}
         unet = build_unet(cfg.preset, **{**channels, **cfg.unet_overrides})
