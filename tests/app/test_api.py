@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -180,3 +181,36 @@ def test_form_numbers_must_be_whole(value):
     with pytest.raises(DreamLiteError, match="height in pixels must be a whole number"):
         check_app_size(value, 64, 512)
     assert whole_number(3.0, "seed") == 3 and check_app_size(64.0, 32, 512) == (64, 32)
+
+
+def test_killed_app_removes_its_temporary_images(model_dir, tmp_path):
+    """`kill` (SIGTERM) stops the app as Ctrl-C does: the folder of images it served is removed."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = os.path.join(os.path.dirname(sys.executable), "dreamlite")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "GRADIO_ANALYTICS_ENABLED": "False"}
+    app = subprocess.Popen([exe, "app", "--model", str(model_dir), "--port", str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                assert app.poll() is None, app.stderr.read()
+                time.sleep(0.5)
+        assert [p for p in os.listdir(tmp_path) if p.startswith("dreamlite-app-")]
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=60)
+    finally:
+        app.kill()
+    assert app.returncode == 0  # Gradio closes the server on the interrupt and returns
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("dreamlite-app-")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
 from ..errors import DreamLiteError
 
@@ -14,6 +15,10 @@ def _port(value: str) -> int:
     return port
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_app(args):
     try:
         import gradio  # noqa: F401
@@ -21,6 +26,7 @@ def cmd_app(args):
         raise DreamLiteError("the web app needs gradio: pip install 'dreamlite[app]'") from None
     from . import serve
 
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the app as Ctrl-C does, so its temp images go too
     serve(args.model, host=args.host, port=args.port, models_dirs=args.models_dir, max_side=args.max_side)
 
 
