@@ -47,11 +47,58 @@ def test_imagefolder_reports_bad_items_and_goes_on(tmp_path):
              json.dumps({"file_name": "missing.png", "text": "x"}),
              json.dumps({"file_name": "broken.png", "text": "x"}),
              json.dumps({"text": "no file"})]
-    (tmp_path / "metadata.jsonl").write_text("\n".join(lines))
+    (tmp_path / "metadata.jsonl").write_bytes("\n".join(lines).encode() + b'\n{"file_name": "a.png", "text": "caf\xe9"}\n'
+                                              + json.dumps({"file_name": "a.png", "source_file_name": 5, "text": "x"}).encode())
     dataset = ImageFolderDataset(str(tmp_path), size=16)
     items = list(dataset)
     assert [i["task"] for i in items] == ["generate", "edit"]
-    assert dataset.errors.count == 4
+    assert dataset.errors.count == 6  # not UTF-8 and a numeric source name are bad rows too, not tracebacks
+
+
+def test_a_source_with_nothing_usable_is_an_error_not_an_endless_loop(tmp_path):
+    import pytest
+
+    from dreamlite.errors import DreamLiteError
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "metadata.jsonl").write_text("")
+    with pytest.raises(DreamLiteError, match="no usable sample"):
+        ImageFolderDataset(str(tmp_path / "empty"), size=16, repeat=True)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "metadata.jsonl").write_text(json.dumps({"file_name": "missing.png", "text": "x"}))
+    with pytest.raises(DreamLiteError, match="no usable sample.*missing.png"):
+        next(iter(ImageFolderDataset(str(tmp_path / "bad"), size=16, repeat=True)))
+
+    import io
+    import tarfile
+
+    with tarfile.open(tmp_path / "bad.tar", "w") as tar:  # empty png, no jpg; a caption that is not UTF-8
+        for name, data in (("a.png", b""), ("a.txt", b"x"), ("b.png", b"\x89PNG"), ("b.txt", b"caf\xe9")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    stream = WebDatasetStream(str(tmp_path / "bad.tar"), size=16)
+    assert list(stream) == [] and stream.errors.count == 2
+    with pytest.raises(DreamLiteError, match="no usable sample"):
+        next(iter(WebDatasetStream(str(tmp_path / "bad.tar"), size=16, repeat=True)))
+    with pytest.raises(DreamLiteError, match="do not exist"):
+        WebDatasetStream(str(tmp_path / "nowhere" / "shard-{000000..000003}.tar"))
+
+
+def test_shards_are_written_whole_and_never_mixed_with_older_ones(tmp_path):
+    import pytest
+
+    from dreamlite.errors import DreamLiteError
+
+    out = tmp_path / "shards"
+    write_shards([shapes_sample(0, i, "edit", 32) for i in range(4)], str(out), per_shard=2)
+    write_shards([shapes_sample(0, i, "t2i", 32) for i in range(2)], str(out), per_shard=2)
+    assert sorted(p.name for p in out.iterdir()) == ["shard-000000.tar"]  # no stale edit shard left
+    assert [s["task"] for s in WebDatasetStream(str(out))] == ["generate", "generate"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("mine")
+    with pytest.raises(DreamLiteError, match="has no shard-000000.tar"):
+        write_shards([shapes_sample(0, 0, "t2i", 32)], str(tmp_path / "mine"))
 
 
 def test_t2i_stream_covers_every_prompt_family():

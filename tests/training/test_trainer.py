@@ -360,3 +360,17 @@ def test_target_canvas_trains_generation_on_half_the_width(tmp_path):
             micro(stage, 1, "objective.canvas=target").validate()
     with pytest.raises(DreamLiteError, match="in_context or target"):
         micro("t2i", 1, "objective.canvas=half").validate()
+
+
+def test_a_run_whose_data_has_nothing_usable_fails_before_writing_anything(tmp_path):
+    """Every row bad: one line, and no config.yaml or metrics.csv left in the run folder (it used to spin forever)."""
+    import json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "metadata.jsonl").write_text(json.dumps({"file_name": "missing.png", "text": "a red circle"}))
+    for stage, message in (("t2i", "no usable sample"), ("edit", "stage edit needs edit triplets")):
+        with pytest.raises(DreamLiteError, match=message):
+            Trainer(micro(stage, 2, "data.source=imagefolder", f"data.path={data}"), str(tmp_path / "run"),
+                    progress=False).train()
+    assert not (tmp_path / "run" / "config.yaml").exists() and not (tmp_path / "run" / "metrics.csv").exists()

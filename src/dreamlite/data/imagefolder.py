@@ -23,16 +23,18 @@ def read_metadata(root: str, errors: ErrorLog) -> list[dict]:
     if not os.path.isfile(path):
         raise DreamLiteError(f"no metadata.jsonl in {root}")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(raw.decode("utf-8"))  # a line that is not UTF-8 is one bad row
                 if not isinstance(row, dict) or not isinstance(row.get("file_name"), str):
                     raise ValueError("needs a 'file_name' string")
                 if not isinstance(row.get("text"), str):
                     raise ValueError("needs a 'text' string")
+                if not isinstance(row.get("source_file_name", ""), str):
+                    raise ValueError("'source_file_name' must be a string")
             except ValueError as e:
                 errors.add(f"metadata.jsonl line {number}: {str(e).splitlines()[0]}")
                 continue
@@ -47,6 +49,8 @@ class ImageFolderDataset(torch.utils.data.IterableDataset):
         self.root, self.size, self.repeat = root, size, repeat
         self.errors = ErrorLog()
         self.rows = read_metadata(root, self.errors)
+        if not self.rows:
+            raise self.errors.nothing_usable(f"{root}/metadata.jsonl")
 
     def __len__(self):
         return len(self.rows)
@@ -61,10 +65,16 @@ class ImageFolderDataset(torch.utils.data.IterableDataset):
     def __iter__(self):
         shard, num_shards = shard_info()
         while True:
+            yielded = 0
             for row in self.rows[shard::num_shards]:
                 try:
-                    yield self.load(row)
+                    sample = self.load(row)
                 except DreamLiteError as e:
                     self.errors.add(str(e))
+                    continue
+                yielded += 1
+                yield sample
             if not self.repeat:
                 return
+            if not yielded:  # repeating a pass with nothing in it would spin forever
+                raise self.errors.nothing_usable(f"{self.root} (part {shard + 1} of {num_shards})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 from PIL import Image, UnidentifiedImageError
 
@@ -36,12 +37,21 @@ def make_sample(key: str, image: Image.Image, text: str, source: Image.Image | N
 
 
 class ErrorLog:
-    """Collects per-item problems so a run goes on and reports them at the end."""
+    """Collects per-item problems so a run goes on. The first `say` of them are also printed to stderr as they
+    happen, because a dataloader worker's log never reaches the trainer."""
 
-    def __init__(self, limit: int = 20):
-        self.count, self.messages, self.limit = 0, [], limit
+    def __init__(self, limit: int = 20, say: int = 5):
+        self.count, self.messages, self.limit, self.say = 0, [], limit, say
 
     def add(self, message: str):
         self.count += 1
         if len(self.messages) < self.limit:
             self.messages.append(message)
+        if self.count <= self.say:
+            more = "; later ones are counted, not printed" if self.count == self.say else ""
+            print(f"skipped a training item: {message}{more}", file=sys.stderr)
+
+    def nothing_usable(self, what: str) -> DreamLiteError:
+        """The error for a full pass over a source that yielded no sample (instead of looping forever)."""
+        first = f"; first problem: {self.messages[0]}" if self.messages else ""
+        return DreamLiteError(f"{what} gave no usable sample ({self.count} skipped){first}")

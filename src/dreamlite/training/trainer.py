@@ -60,10 +60,27 @@ def build_dataset(cfg: TrainConfig, start: int):
     if data.source == "webdataset":
         from ..data.webdataset_io import WebDatasetStream
 
-        return WebDatasetStream(data.path, data.size, repeat=True)
+        stream = WebDatasetStream(data.path, data.size, repeat=True)
+        if data.num_workers > len(stream.urls):  # shards are split over workers: one would get none
+            raise DreamLiteError(f"data.num_workers={data.num_workers} but {data.path} has {len(stream.urls)} "
+                                 f"shard(s); use at most that many workers")
+        return stream
     from ..data.imagefolder import ImageFolderDataset
 
-    return ImageFolderDataset(data.path, data.size, repeat=True)
+    dataset = ImageFolderDataset(data.path, data.size, repeat=True)
+    if cfg.stage == "edit" and not any(row.get("source_file_name") for row in dataset.rows):
+        raise DreamLiteError(f"stage edit needs edit triplets: no row of {data.path}/metadata.jsonl has a source_file_name")
+    return dataset
+
+
+def _next_batch(batches):
+    """The next batch. A DataLoader re-raises a worker's error with the worker's traceback in its message; the
+    user gets the error's own line."""
+    try:
+        return next(batches)
+    except DreamLiteError as e:
+        last = str(e).strip().splitlines()[-1]
+        raise DreamLiteError(last.split("DreamLiteError: ", 1)[-1]) from None
 
 
 def _load_vae(cfg: TrainConfig) -> AutoencoderTiny:
@@ -208,6 +225,8 @@ class Trainer:
         cfg, acc = self.cfg, self.accelerator
         loss_fn = self._stage_loss()
         batches = self._data()
+        if self.step < cfg.optim.steps:  # a source with no usable sample fails here, before the run writes anything
+            batches = itertools.chain([_next_batch(batches)], batches)
         logger = MetricsLogger(self.out_dir) if acc.is_main_process else None
         if acc.is_main_process:
             cfg.save(os.path.join(self.out_dir, "config.yaml"))
@@ -215,7 +234,7 @@ class Trainer:
         last_time, last_step, running = time.time(), self.step, []
         while self.step < cfg.optim.steps:
             for _ in range(cfg.optim.grad_accum):
-                batch = next(batches)
+                batch = _next_batch(batches)
                 self.micro_batches += 1
                 with acc.accumulate(self.model):
                     loss = loss_fn(batch)
