@@ -36,10 +36,11 @@ def _model_folder(flag: str, value: str | None) -> str | None:
     from ..models.registry import resolve_model
 
     folder = resolve_model(value)
-    wanted = "unet" if flag == "--init" else "vae"
-    if not (os.path.isdir(os.path.join(folder, wanted)) or (flag == "--vae" and os.path.isfile(
-            os.path.join(folder, "config.json")))):
-        raise DreamLiteError(f"{flag} {value}: no {wanted}/ folder in {folder}")
+    if flag == "--init" and not os.path.isdir(os.path.join(folder, "unet")):
+        raise DreamLiteError(f"--init {value}: no unet/ folder in {folder}")
+    vae_alone = os.path.isfile(os.path.join(folder, "config.json"))  # an AutoencoderTiny folder itself
+    if flag == "--vae" and not (os.path.isdir(os.path.join(folder, "vae")) or vae_alone):
+        raise DreamLiteError(f"--vae {value}: no vae/ folder in {folder}")
     return folder
 
 
